@@ -1,0 +1,87 @@
+"""The base of the area applications: one shared event log, named errors, receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from crm_core.aggregate import CrmAggregate
+from crm_core.context import within_action
+from crm_core.errors import ConcurrentChangeError, ConflictError, NotFoundError
+
+# Every area application records into this one log, so a projection reads one
+# ordered sequence of all the CRM's events (a timeline mixes every area).
+LOG_NAME = "CRM"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+A = TypeVar("A", bound=CrmAggregate)
+
+
+class Receipt(msgspec.Struct, frozen=True):
+    """What a command returns: the record's id and the log position to wait for."""
+
+    id: UUID
+    position: int
+
+
+def command(method: Callable[P, R]) -> Callable[P, R]:
+    """Run the method inside one action, so its events share a correlation id."""
+
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with within_action():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+class CrmApplication(Application[UUID]):
+    """Base of the area applications (accounts, sales, support, ...)."""
+
+    name = LOG_NAME
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = LOG_NAME
+
+    def _load(
+        self, kind: type[A], aggregate_id: UUID, workspace_id: UUID | None, label: str,
+    ) -> A:
+        """Load an aggregate of this workspace; any other tenant's record is 'not found'.
+
+        `workspace_id=None` is for the few commands that find their tenant from the
+        record itself (a login by email).
+        """
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"{label} introuvable.") from None
+        if not isinstance(aggregate, kind) or workspace_id not in (None, aggregate.workspace_id):
+            raise NotFoundError(f"{label} introuvable.")
+        return aggregate
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def _commit(
+        self, *aggregates: CrmAggregate, conflict: ConflictError | None = None,
+    ) -> int:
+        """Save the aggregates together; return the log position of the last event."""
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError:
+            raise (conflict or ConcurrentChangeError()) from None
+        if not recordings:
+            return self.recorder.max_notification_id() or 0
+        return max(recording.notification.id for recording in recordings)
+
+
+class EventLog(CrmApplication):
+    """The CRM's event log without commands: what projections subscribe to."""

@@ -1,0 +1,68 @@
+"""Named domain errors. Their message is French: it is what a user reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class DomainError(Exception):
+    """A business rule refused a command; nothing was recorded."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputError(DomainError):
+    """One or more fields are invalid; `errors` maps each field to its message."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__(" ".join(self.errors.values()) or "Saisie invalide.")
+
+
+class NotFoundError(DomainError):
+    pass
+
+
+class ConflictError(DomainError):
+    """The command lost a race or would duplicate an existing record."""
+
+
+class ConcurrentChangeError(ConflictError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Cette fiche vient d’être modifiée par quelqu’un d’autre. "
+            "Rechargez la page puis réessayez."
+        )
+
+
+class DuplicateError(ConflictError):
+    pass
+
+
+class ClientArchivedError(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Ce client est archivé : restaurez-le avant de le modifier.")
+
+
+class OpportunityClosedError(DomainError):
+    pass
+
+
+class OpportunityNotWonError(DomainError):
+    pass
+
+
+class TicketClosedError(DomainError):
+    pass
+
+
+class AuthenticationError(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Email ou mot de passe incorrect.")
+
+
+class AccountDisabledError(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Ce compte est désactivé. Contactez un administrateur.")

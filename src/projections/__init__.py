@@ -1,0 +1,1 @@
+"""Read models: events -> PostgreSQL tables, and the query functions of the read side."""

@@ -1,0 +1,227 @@
+"""The client list (search, filters, pages) and the client detail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+import msgspec
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+from psycopg.types.json import Jsonb
+
+from crm_core.sales.domainmodel import Client
+from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor, like_pattern
+from projections.readmodel import ReadModel, topics_of
+
+
+class ContactRow(msgspec.Struct, frozen=True):
+    id: UUID
+    nom: str
+    email: str
+    telephone: str
+    fonction: str
+
+
+class ClientRow(msgspec.Struct, frozen=True):
+    id: UUID
+    workspace_id: UUID
+    nom: str
+    type_client: str
+    email: str
+    telephone: str
+    ville: str
+    tags: list[str]
+    owner_id: UUID | None
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClientDetail(msgspec.Struct, frozen=True):
+    id: UUID
+    workspace_id: UUID
+    nom: str
+    type_client: str
+    email: str
+    telephone: str
+    adresse: dict[str, str]
+    tags: list[str]
+    owner_id: UUID | None
+    notes: str
+    archived: bool
+    contacts: list[ContactRow]
+    created_at: datetime
+    updated_at: datetime
+
+
+_LIST_COLUMNS = (
+    "id, workspace_id, nom, type_client, email, telephone, ville, tags, owner_id, archived,"
+    " created_at, updated_at"
+)
+
+
+def _search_text(nom: str, email: str) -> str:
+    return f"{nom} {email}".lower()
+
+
+def _contacts_json(client_contacts: Any) -> Jsonb:
+    return Jsonb([msgspec.to_builtins(contact) for contact in client_contacts])
+
+
+class ClientsView(ReadModel):
+    tables: ClassVar[tuple[str, ...]] = ("rm_clients",)
+
+    # --- writes -----------------------------------------------------------------
+    def register(self, event: Client.Registered, tracking: Tracking) -> None:
+        self.write(tracking, (
+            "INSERT INTO rm_clients (id, workspace_id, nom, type_client, email, telephone,"
+            " adresse, ville, tags, owner_id, notes, created_at, updated_at, search_text)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (event.originator_id, event.workspace_id, event.nom, event.type_client.value,
+             event.email, event.telephone, Jsonb(msgspec.to_builtins(event.adresse)),
+             event.adresse.ville, list(event.tags), event.owner_id, event.notes,
+             event.timestamp, event.timestamp, _search_text(event.nom, event.email)),
+        ))
+
+    def update(self, event: Client.Updated, tracking: Tracking) -> None:
+        self.write(tracking, (
+            "UPDATE rm_clients SET nom=%s, type_client=%s, email=%s, telephone=%s, adresse=%s,"
+            " ville=%s, tags=%s, owner_id=%s, notes=%s, updated_at=%s, search_text=%s"
+            " WHERE id=%s",
+            (event.nom, event.type_client.value, event.email, event.telephone,
+             Jsonb(msgspec.to_builtins(event.adresse)), event.adresse.ville, list(event.tags),
+             event.owner_id, event.notes, event.timestamp,
+             _search_text(event.nom, event.email), event.originator_id),
+        ))
+
+    def set_archived(self, client_id: UUID, archived: bool, at: datetime,
+                     tracking: Tracking) -> None:
+        self.write(tracking, (
+            "UPDATE rm_clients SET archived=%s, updated_at=%s WHERE id=%s",
+            (archived, at, client_id),
+        ))
+
+    def upsert_contact(self, client_id: UUID, contact: Any, at: datetime,
+                       tracking: Tracking) -> None:
+        entry = Jsonb(msgspec.to_builtins(contact))
+        self.write(tracking, (
+            "UPDATE rm_clients SET updated_at=%s, contacts = COALESCE(("
+            "  SELECT jsonb_agg(CASE WHEN c->>'id' = %s THEN %s::jsonb ELSE c END)"
+            "  FROM jsonb_array_elements(contacts) c), '[]'::jsonb)"
+            " || CASE WHEN contacts @> jsonb_build_array(jsonb_build_object('id', %s::text))"
+            "    THEN '[]'::jsonb ELSE jsonb_build_array(%s::jsonb) END"
+            " WHERE id=%s",
+            (at, str(contact.id), entry, str(contact.id), entry, client_id),
+        ))
+
+    def remove_contact(self, client_id: UUID, contact_id: UUID, at: datetime,
+                       tracking: Tracking) -> None:
+        self.write(tracking, (
+            "UPDATE rm_clients SET updated_at=%s, contacts = COALESCE(("
+            "  SELECT jsonb_agg(c) FROM jsonb_array_elements(contacts) c"
+            "  WHERE c->>'id' <> %s), '[]'::jsonb) WHERE id=%s",
+            (at, str(contact_id), client_id),
+        ))
+
+    # --- queries ----------------------------------------------------------------
+    def search(
+        self, workspace_id: UUID, *, q: str = "", tag: str = "", owner_id: UUID | None = None,
+        archived: bool = False, limit: int = 25, cursor: str | None = None,
+    ) -> Page[ClientRow]:
+        """Clients ordered by name, filtered; `cursor` continues after the last page."""
+        limit = clamp_limit(limit)
+        where = ["workspace_id = %(ws)s", "archived = %(archived)s"]
+        params: dict[str, Any] = {"ws": workspace_id, "archived": archived, "limit": limit + 1}
+        if q.strip():
+            where.append("search_text LIKE %(q)s")
+            params["q"] = like_pattern(q)
+        if tag.strip():
+            where.append("tags @> ARRAY[%(tag)s]::text[]")
+            params["tag"] = tag.strip().lower()
+        if owner_id is not None:
+            where.append("owner_id = %(owner)s")
+            params["owner"] = owner_id
+        filters = " AND ".join(where)
+        total_row = self.fetch_one(f"SELECT count(*) AS n FROM rm_clients WHERE {filters}", params)  # type: ignore[arg-type]
+        after = decode_cursor(cursor, 2)
+        if after is not None:
+            where.append("(lower(nom), id) > (%(after_nom)s, %(after_id)s::uuid)")
+            params["after_nom"], params["after_id"] = after
+        rows = self.fetch_all(
+            f"SELECT {_LIST_COLUMNS} FROM rm_clients WHERE {' AND '.join(where)}"  # type: ignore[arg-type]
+            " ORDER BY lower(nom), id LIMIT %(limit)s",
+            params,
+        )
+        items = [msgspec.convert(row, ClientRow) for row in rows[:limit]]
+        next_cursor = (
+            encode_cursor(items[-1].nom.lower(), items[-1].id) if len(rows) > limit else None
+        )
+        return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
+
+    def get(self, workspace_id: UUID, client_id: UUID) -> ClientDetail | None:
+        row = self.fetch_one(
+            "SELECT id, workspace_id, nom, type_client, email, telephone, adresse, tags,"
+            " owner_id, notes, archived, contacts, created_at, updated_at"
+            " FROM rm_clients WHERE id = %s AND workspace_id = %s",
+            (client_id, workspace_id),
+        )
+        return msgspec.convert(row, ClientDetail) if row else None
+
+    def names(self, workspace_id: UUID, client_ids: list[UUID]) -> dict[UUID, str]:
+        rows = self.fetch_all(
+            "SELECT id, nom FROM rm_clients WHERE workspace_id = %s AND id = ANY(%s)",
+            (workspace_id, client_ids),
+        )
+        return {row["id"]: row["nom"] for row in rows}
+
+    def tags(self, workspace_id: UUID) -> list[str]:
+        rows = self.fetch_all(
+            "SELECT DISTINCT unnest(tags) AS tag FROM rm_clients WHERE workspace_id = %s"
+            " ORDER BY tag",
+            (workspace_id,),
+        )
+        return [row["tag"] for row in rows]
+
+
+class ClientsProjection(Projection[ClientsView]):
+    name = "clients"
+    topics = topics_of(
+        Client.Registered, Client.Updated, Client.Archived, Client.Restored,
+        Client.ContactAdded, Client.ContactUpdated, Client.ContactRemoved,
+    )
+
+    @singledispatchmethod
+    def process_event(self, event: Any, tracking: Tracking) -> None:
+        self.view.track(tracking)
+
+    @process_event.register
+    def _(self, event: Client.Registered, tracking: Tracking) -> None:
+        self.view.register(event, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Updated, tracking: Tracking) -> None:
+        self.view.update(event, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Archived, tracking: Tracking) -> None:
+        self.view.set_archived(event.originator_id, True, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Restored, tracking: Tracking) -> None:
+        self.view.set_archived(event.originator_id, False, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Client.ContactAdded, tracking: Tracking) -> None:
+        self.view.upsert_contact(event.originator_id, event.contact, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Client.ContactUpdated, tracking: Tracking) -> None:
+        self.view.upsert_contact(event.originator_id, event.contact, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Client.ContactRemoved, tracking: Tracking) -> None:
+        self.view.remove_contact(event.originator_id, event.contact_id, event.timestamp,
+                                 tracking)

@@ -1,0 +1,223 @@
+"""The pipeline: opportunities by stage with totals, and the sortable table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+import msgspec
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from crm_core.sales.domainmodel import Opportunity
+from crm_core.values import Stage
+from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor, like_pattern
+from projections.readmodel import ReadModel, topics_of
+
+
+class OpportunityRow(msgspec.Struct, frozen=True):
+    id: UUID
+    workspace_id: UUID
+    client_id: UUID
+    client_nom: str
+    titre: str
+    montant_estime: Decimal | None
+    devise: str
+    etape: str
+    date_cloture_prevue: date | None
+    probabilite: int | None
+    owner_id: UUID | None
+    raison_perte: str
+    created_at: datetime
+    updated_at: datetime
+    won_at: datetime | None
+
+
+class StageColumn(msgspec.Struct, frozen=True):
+    etape: str
+    count: int
+    total: Decimal
+    cards: list[OpportunityRow]
+
+
+SortKey = Literal["titre", "client", "montant", "etape", "cloture", "maj"]
+# Each sort key is a text expression whose text order is the intended order, so
+# one keyset cursor (key, id) pages through any sort.
+_SORT_SQL: dict[str, str] = {
+    "titre": "lower(o.titre)",
+    "client": "lower(COALESCE(c.nom, ''))",
+    "montant": "to_char(COALESCE(o.montant_estime, 0), 'FM000000000000.00')",
+    "etape": "lpad(array_position(ARRAY['prospect','qualification','proposition',"
+             "'negociation','gagne','perdu'], o.etape)::text, 2, '0')",
+    "cloture": "COALESCE(o.date_cloture_prevue::text, '9999-12-31')",
+    "maj": "to_char(o.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+}
+_COLUMNS = (
+    "o.id, o.workspace_id, o.client_id, COALESCE(c.nom, '') AS client_nom, o.titre,"
+    " o.montant_estime, o.devise, o.etape, o.date_cloture_prevue, o.probabilite, o.owner_id,"
+    " o.raison_perte, o.created_at, o.updated_at, o.won_at"
+)
+_FROM = "rm_opportunities o LEFT JOIN rm_clients c ON c.id = o.client_id"
+
+
+class PipelineView(ReadModel):
+    tables: ClassVar[tuple[str, ...]] = ("rm_opportunities",)
+
+    def open(self, event: Opportunity.Opened, tracking: Tracking) -> None:
+        self.write(tracking, (
+            "INSERT INTO rm_opportunities (id, workspace_id, client_id, titre, montant_estime,"
+            " devise, etape, date_cloture_prevue, probabilite, owner_id, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (event.originator_id, event.workspace_id, event.client_id, event.titre,
+             event.montant_estime, event.devise, event.etape.value, event.date_cloture_prevue,
+             event.probabilite, event.owner_id, event.timestamp, event.timestamp),
+        ))
+
+    def update(self, event: Opportunity.Updated, tracking: Tracking) -> None:
+        self.write(tracking, (
+            "UPDATE rm_opportunities SET titre=%s, montant_estime=%s, devise=%s,"
+            " date_cloture_prevue=%s, probabilite=%s, owner_id=%s, updated_at=%s WHERE id=%s",
+            (event.titre, event.montant_estime, event.devise, event.date_cloture_prevue,
+             event.probabilite, event.owner_id, event.timestamp, event.originator_id),
+        ))
+
+    def move(self, opportunity_id: UUID, etape: Stage, at: datetime, tracking: Tracking, *,
+             raison: str = "") -> None:
+        self.write(tracking, (
+            "UPDATE rm_opportunities SET etape=%s, updated_at=%s, raison_perte=%s,"
+            " won_at = CASE WHEN %s = 'gagne' THEN %s ELSE NULL END,"
+            " lost_at = CASE WHEN %s = 'perdu' THEN %s ELSE NULL END WHERE id=%s",
+            (etape.value, at, raison, etape.value, at, etape.value, at, opportunity_id),
+        ))
+
+    # --- queries ----------------------------------------------------------------
+    def board(self, workspace_id: UUID, *, per_stage: int = 50,
+              owner_id: UUID | None = None) -> list[StageColumn]:
+        """Each stage with its count, its total and its most recently changed cards."""
+        owner_filter = "AND o.owner_id = %(owner)s" if owner_id else ""
+        params: dict[str, Any] = {"ws": workspace_id, "limit": per_stage, "owner": owner_id}
+        totals = {
+            row["etape"]: row
+            for row in self.fetch_all(
+                "SELECT etape, count(*) AS n, COALESCE(sum(montant_estime), 0) AS total"
+                f" FROM rm_opportunities o WHERE workspace_id = %(ws)s {owner_filter}"  # type: ignore[arg-type]
+                " GROUP BY etape",
+                params,
+            )
+        }
+        rows = self.fetch_all(
+            f"SELECT {_COLUMNS} FROM ("  # type: ignore[arg-type]
+            "  SELECT o.*, row_number() OVER (PARTITION BY etape ORDER BY updated_at DESC, id)"
+            f"   AS rank FROM rm_opportunities o WHERE workspace_id = %(ws)s {owner_filter}"
+            ") o LEFT JOIN rm_clients c ON c.id = o.client_id WHERE o.rank <= %(limit)s"
+            " ORDER BY o.updated_at DESC, o.id",
+            params,
+        )
+        cards: dict[str, list[OpportunityRow]] = {stage.value: [] for stage in Stage}
+        for row in rows:
+            cards[row["etape"]].append(msgspec.convert(row, OpportunityRow))
+        return [
+            StageColumn(
+                etape=stage.value,
+                count=totals[stage.value]["n"] if stage.value in totals else 0,
+                total=totals[stage.value]["total"] if stage.value in totals else Decimal(0),
+                cards=cards[stage.value],
+            )
+            for stage in Stage
+        ]
+
+    def table(
+        self, workspace_id: UUID, *, sort: SortKey = "maj", descending: bool = True,
+        etape: str = "", client_id: UUID | None = None, q: str = "", limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[OpportunityRow]:
+        limit = clamp_limit(limit)
+        order_expr = _SORT_SQL.get(sort, _SORT_SQL["maj"])
+        where = ["o.workspace_id = %(ws)s"]
+        params: dict[str, Any] = {"ws": workspace_id, "limit": limit + 1}
+        if etape:
+            where.append("o.etape = %(etape)s")
+            params["etape"] = etape
+        if client_id is not None:
+            where.append("o.client_id = %(client)s")
+            params["client"] = client_id
+        if q.strip():
+            where.append("lower(o.titre) LIKE %(q)s")
+            params["q"] = like_pattern(q)
+        total_row = self.fetch_one(
+            f"SELECT count(*) AS n FROM {_FROM} WHERE {' AND '.join(where)}", params  # type: ignore[arg-type]
+        )
+        after = decode_cursor(cursor, 2)
+        direction = "DESC" if descending else "ASC"
+        comparator = "<" if descending else ">"
+        if after is not None:
+            where.append(f"(({order_expr}), o.id) {comparator} (%(after_key)s, %(after_id)s::uuid)")
+            params["after_key"], params["after_id"] = after
+        rows = self.fetch_all(
+            f"SELECT {_COLUMNS}, ({order_expr}) AS sort_key FROM {_FROM}"  # type: ignore[arg-type]
+            f" WHERE {' AND '.join(where)}"
+            f" ORDER BY ({order_expr}) {direction}, o.id {direction} LIMIT %(limit)s",
+            params,
+        )
+        page_rows = rows[:limit]
+        items = [msgspec.convert(row, OpportunityRow, strict=False) for row in page_rows]
+        next_cursor = (
+            encode_cursor(page_rows[-1]["sort_key"], page_rows[-1]["id"])
+            if len(rows) > limit else None
+        )
+        return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
+
+    def get(self, workspace_id: UUID, opportunity_id: UUID) -> OpportunityRow | None:
+        row = self.fetch_one(
+            f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.id = %s AND o.workspace_id = %s",  # type: ignore[arg-type]
+            (opportunity_id, workspace_id),
+        )
+        return msgspec.convert(row, OpportunityRow) if row else None
+
+    def for_client(self, workspace_id: UUID, client_id: UUID) -> list[OpportunityRow]:
+        rows = self.fetch_all(
+            f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.workspace_id = %s AND o.client_id = %s"  # type: ignore[arg-type]
+            " ORDER BY o.updated_at DESC, o.id",
+            (workspace_id, client_id),
+        )
+        return [msgspec.convert(row, OpportunityRow) for row in rows]
+
+
+class PipelineProjection(Projection[PipelineView]):
+    name = "pipeline"
+    topics = topics_of(
+        Opportunity.Opened, Opportunity.Updated, Opportunity.StageChanged, Opportunity.Won,
+        Opportunity.Lost, Opportunity.Reopened,
+    )
+
+    @singledispatchmethod
+    def process_event(self, event: Any, tracking: Tracking) -> None:
+        self.view.track(tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Opened, tracking: Tracking) -> None:
+        self.view.open(event, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Updated, tracking: Tracking) -> None:
+        self.view.update(event, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.StageChanged, tracking: Tracking) -> None:
+        self.view.move(event.originator_id, event.vers, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Reopened, tracking: Tracking) -> None:
+        self.view.move(event.originator_id, event.vers, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Won, tracking: Tracking) -> None:
+        self.view.move(event.originator_id, Stage.GAGNE, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Lost, tracking: Tracking) -> None:
+        self.view.move(event.originator_id, Stage.PERDU, event.timestamp, tracking,
+                       raison=event.raison)

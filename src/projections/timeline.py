@@ -1,0 +1,229 @@
+"""The client timeline: activities, opportunities and tickets, mixed and dated.
+
+Each entry follows the seed's EvenementTimeline: `type_evenement`,
+`reference_id`, `description_texte`, `date_evenement`, `auteur`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+import msgspec
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from crm_core.sales.domainmodel import Activity, Client, Opportunity
+from crm_core.support.domainmodel import Ticket
+from crm_core.values import TicketStatus
+from projections.formatting import format_money
+from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from projections.readmodel import ReadModel, Statement, topics_of
+
+STAGE_LABELS = {
+    "prospect": "Prospect", "qualification": "Qualification", "proposition": "Proposition",
+    "negociation": "Négociation", "gagne": "Gagné", "perdu": "Perdu",
+}
+TICKET_STATUS_LABELS = {
+    "nouveau": "Nouveau", "en_cours": "En cours", "en_attente_client": "En attente client",
+    "resolu": "Résolu", "ferme": "Fermé",
+}
+
+
+class TimelineEntry(msgspec.Struct, frozen=True):
+    id: str
+    client_id: UUID
+    type_evenement: str
+    reference_id: UUID | None
+    description_texte: str
+    date_evenement: datetime
+    auteur: str
+
+
+class TimelineView(ReadModel):
+    tables: ClassVar[tuple[str, ...]] = ("rm_timeline", "rm_timeline_subjects")
+
+    @staticmethod
+    def entry(event: Any, client_id: UUID, kind: str, text: str, *,
+              reference_id: UUID | None = None, at: datetime | None = None) -> Statement:
+        return (
+            "INSERT INTO rm_timeline (id, workspace_id, client_id, type_evenement, reference_id,"
+            " description_texte, date_evenement, auteur) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (f"{event.originator_id}:{event.originator_version}", event.workspace_id, client_id,
+             kind, reference_id, text, at or event.timestamp, event.actor),
+        )
+
+    @staticmethod
+    def remember(subject_id: UUID, client_id: UUID, titre: str) -> Statement:
+        return (
+            "INSERT INTO rm_timeline_subjects (id, client_id, titre) VALUES (%s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET titre = EXCLUDED.titre",
+            (subject_id, client_id, titre),
+        )
+
+    def subject(self, subject_id: UUID) -> tuple[UUID, str] | None:
+        row = self.fetch_one("SELECT client_id, titre FROM rm_timeline_subjects WHERE id = %s",
+                             (subject_id,))
+        return (row["client_id"], row["titre"]) if row else None
+
+    def add_about_subject(self, event: Any, kind: str, text_for: Any,
+                          tracking: Tracking) -> None:
+        """An entry about a known opportunity or ticket; `text_for(titre)` words it."""
+        found = self.subject(event.originator_id)
+        if found is None:
+            self.track(tracking)
+            return
+        client_id, titre = found
+        self.write(tracking, self.entry(event, client_id, kind, text_for(titre),
+                                        reference_id=event.originator_id))
+
+    # --- queries ----------------------------------------------------------------
+    def for_client(
+        self, workspace_id: UUID, client_id: UUID, *, kinds: list[str] | None = None,
+        limit: int = 50, cursor: str | None = None,
+    ) -> Page[TimelineEntry]:
+        """Newest first; `kinds` keeps only those types (e.g. ["appel", "note"])."""
+        limit = clamp_limit(limit)
+        where = ["workspace_id = %(ws)s", "client_id = %(client)s"]
+        params: dict[str, Any] = {"ws": workspace_id, "client": client_id, "limit": limit + 1}
+        if kinds:
+            where.append("type_evenement = ANY(%(kinds)s)")
+            params["kinds"] = kinds
+        total_row = self.fetch_one(
+            f"SELECT count(*) AS n FROM rm_timeline WHERE {' AND '.join(where)}", params  # type: ignore[arg-type]
+        )
+        after = decode_cursor(cursor, 2)
+        if after is not None:
+            where.append("(date_evenement, id) < (%(after_at)s::timestamptz, %(after_id)s)")
+            params["after_at"], params["after_id"] = after
+        rows = self.fetch_all(
+            "SELECT id, client_id, type_evenement, reference_id, description_texte,"  # type: ignore[arg-type]
+            f" date_evenement, auteur FROM rm_timeline WHERE {' AND '.join(where)}"
+            " ORDER BY date_evenement DESC, id DESC LIMIT %(limit)s",
+            params,
+        )
+        items = [msgspec.convert(row, TimelineEntry) for row in rows[:limit]]
+        next_cursor = (
+            encode_cursor(items[-1].date_evenement.isoformat(), items[-1].id)
+            if len(rows) > limit else None
+        )
+        return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
+
+
+class TimelineProjection(Projection[TimelineView]):
+    name = "timeline"
+    topics = topics_of(
+        Client.Registered, Client.Archived, Client.Restored, Activity.Logged,
+        Opportunity.Opened, Opportunity.StageChanged, Opportunity.Won, Opportunity.Lost,
+        Opportunity.Reopened, Opportunity.Updated, Ticket.Opened, Ticket.Replied,
+        Ticket.StatusChanged,
+    )
+
+    @singledispatchmethod
+    def process_event(self, event: Any, tracking: Tracking) -> None:
+        self.view.track(tracking)
+
+    @process_event.register
+    def _(self, event: Client.Registered, tracking: Tracking) -> None:
+        self.view.write(tracking, self.view.entry(
+            event, event.originator_id, "client_cree", f"Fiche client « {event.nom} » créée"))
+
+    @process_event.register
+    def _(self, event: Client.Archived, tracking: Tracking) -> None:
+        self.view.write(tracking, self.view.entry(
+            event, event.originator_id, "client_archive", "Client archivé"))
+
+    @process_event.register
+    def _(self, event: Client.Restored, tracking: Tracking) -> None:
+        self.view.write(tracking, self.view.entry(
+            event, event.originator_id, "client_restaure", "Client restauré"))
+
+    @process_event.register
+    def _(self, event: Activity.Logged, tracking: Tracking) -> None:
+        labels = {"note": "Note", "appel": "Appel", "reunion": "Réunion"}
+        text = f"{labels[event.kind.value]} : {event.sujet}"
+        if event.duree_minutes:
+            text += f" ({event.duree_minutes} min)"
+        if event.contenu:
+            text += f"\n{event.contenu}"
+        self.view.write(tracking, self.view.entry(
+            event, event.client_id, event.kind.value, text, reference_id=event.originator_id,
+            at=event.date_activite))
+
+    @process_event.register
+    def _(self, event: Opportunity.Opened, tracking: Tracking) -> None:
+        amount = (f" ({format_money(event.montant_estime, event.devise)})"
+                  if event.montant_estime else "")
+        self.view.write(
+            tracking,
+            self.view.remember(event.originator_id, event.client_id, event.titre),
+            self.view.entry(event, event.client_id, "opportunite_creee",
+                            f"Opportunité « {event.titre} » ouverte{amount}",
+                            reference_id=event.originator_id),
+        )
+
+    @process_event.register
+    def _(self, event: Opportunity.Updated, tracking: Tracking) -> None:
+        found = self.view.subject(event.originator_id)
+        if found is None or found[1] == event.titre:
+            self.view.track(tracking)
+            return
+        self.view.write(tracking, self.view.remember(event.originator_id, found[0], event.titre))
+
+    @process_event.register
+    def _(self, event: Opportunity.StageChanged, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event, "opportunite_etape",
+            lambda titre: f"Opportunité « {titre} » : {STAGE_LABELS[event.de.value]} → "
+                          f"{STAGE_LABELS[event.vers.value]}",
+            tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Won, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event, "opportunite_gagnee",
+            lambda titre: f"Opportunité « {titre} » gagnée "
+                          f"({format_money(event.montant, event.devise)})",
+            tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Lost, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event, "opportunite_perdue",
+            lambda titre: f"Opportunité « {titre} » perdue : {event.raison}", tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Reopened, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event, "opportunite_rouverte",
+            lambda titre: f"Opportunité « {titre} » rouverte en "
+                          f"{STAGE_LABELS[event.vers.value]}",
+            tracking)
+
+    @process_event.register
+    def _(self, event: Ticket.Opened, tracking: Tracking) -> None:
+        sources = {"staff": "", "portail": " depuis le portail", "email": " par email"}
+        self.view.write(
+            tracking,
+            self.view.remember(event.originator_id, event.client_id, event.sujet),
+            self.view.entry(event, event.client_id, "ticket_ouvert",
+                            f"Ticket « {event.sujet} » ouvert{sources[event.source.value]}",
+                            reference_id=event.originator_id),
+        )
+
+    @process_event.register
+    def _(self, event: Ticket.Replied, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event, "ticket_reponse", lambda titre: f"Réponse au ticket « {titre} »", tracking)
+
+    @process_event.register
+    def _(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
+        if event.vers not in (TicketStatus.RESOLU, TicketStatus.FERME):
+            self.view.track(tracking)
+            return
+        self.view.add_about_subject(
+            event, "ticket_statut",
+            lambda titre: f"Ticket « {titre} » {TICKET_STATUS_LABELS[event.vers.value].lower()}",
+            tracking)

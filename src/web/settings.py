@@ -1,0 +1,76 @@
+"""Typed settings read from the environment, each with a one-line description."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(metadata={"doc": "PostgreSQL URL; empty: an embedded server "
+                                               "in CRM_DATA_DIR"})
+    redis_url: str = field(metadata={"doc": "Redis URL for sessions and jobs; empty: "
+                                            "in-process"})
+    data_dir: Path = field(metadata={"doc": "Local folder of the embedded PostgreSQL and of "
+                                            "generated secrets"})
+    base_url: str = field(metadata={"doc": "Public URL of the CRM, used in links sent out"})
+    secret_key: str = field(repr=False, metadata={"doc": "Key signing sessions and CSRF "
+                                                         "tokens"})
+    run_projections: bool = field(metadata={"doc": "Run the projection runners inside the "
+                                                   "web process"})
+    run_jobs_in_process: bool = field(metadata={"doc": "Run dramatiq jobs inside the web "
+                                                       "process (no Redis worker)"})
+    pool_size: int = field(metadata={"doc": "Connections kept open per pool"})
+    migrations_dir: Path = field(metadata={"doc": "Folder of the read-model SQL migrations"})
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+def _default_migrations_dir() -> Path:
+    # The storage plumbing ships beside the packages; found by path, never imported.
+    return Path(__file__).resolve().parents[2] / "event_store" / "migrations"
+
+
+def _secret_key(data_dir: Path) -> str:
+    """The environment's key, or one generated once and kept in the data folder."""
+    from_env = _env("CRM_SECRET_KEY")
+    if from_env:
+        return from_env
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def load_settings() -> Settings:
+    database_url = _env("DATABASE_URL")
+    redis_url = _env("REDIS_URL")
+    data_dir = Path(_env("CRM_DATA_DIR", ".crm-data")).resolve()
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=data_dir,
+        base_url=_env("CRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        secret_key=_secret_key(data_dir),
+        run_projections=_env("CRM_RUN_PROJECTIONS", "1") not in ("0", "false", "non"),
+        run_jobs_in_process=not redis_url,
+        pool_size=int(_env("CRM_POOL_SIZE", "4")),
+        migrations_dir=Path(_env("CRM_MIGRATIONS_DIR") or _default_migrations_dir()),
+    )
+
+
+@cache
+def settings() -> Settings:
+    return load_settings()
