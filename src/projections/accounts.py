@@ -91,6 +91,18 @@ class AccountsView(ReadModel):
         )
         return msgspec.convert(row, UserRow) if row else None
 
+    def first_workspace_id(self) -> UUID | None:
+        row = self.fetch_one("SELECT id FROM rm_workspaces ORDER BY created_at, id LIMIT 1")
+        return row["id"] if row else None
+
+    def user_by_email(self, email: str) -> UserRow | None:
+        row = self.fetch_one(
+            "SELECT id, workspace_id, email, nom, role, disabled, created_at FROM rm_users"
+            " WHERE email = %s",
+            (email.strip().lower(),),
+        )
+        return msgspec.convert(row, UserRow) if row else None
+
     def users(self, workspace_id: UUID, *, include_disabled: bool = True) -> list[UserRow]:
         rows = self.fetch_all(
             "SELECT id, workspace_id, email, nom, role, disabled, created_at FROM rm_users"

@@ -144,7 +144,7 @@ def running_container(settings: Settings, *, projections: bool | None = None,
                 views[name] = cast(ReadModel, runner.view)
             else:
                 views[name] = build_view(env, name)
-                stack.callback(views[name].close)
+                stack.callback(views[name].datastore.close)
         yield Container(settings=settings, conninfo=conninfo, env=env, accounts=accounts,
                         sales=sales, support=support, log=event_log, views=views,
                         runners=runners)

@@ -1,0 +1,188 @@
+"""The `crm` command: serve, demo data, projections, events, users, worker."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from uuid import UUID
+
+import click
+import msgspec
+
+from crm_core.application import LOG_NAME
+from crm_core.context import acting_as
+from crm_core.errors import DomainError
+from projections.registry import PROJECTIONS
+from web.container import Container, running_container
+from web.settings import settings
+
+
+@contextmanager
+def _container(*, projections: bool = False) -> Iterator[Container]:
+    try:
+        with running_container(settings(), projections=projections) as container:
+            yield container
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+
+
+@click.group(help="CRM pour freelances et petites agences.")
+@click.option("-v", "--verbose", is_flag=True, help="Journal détaillé.")
+def main(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command(help="Lance l’application web (PostgreSQL embarqué sans DATABASE_URL).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Charge l’espace de démonstration s’il manque.")
+@click.option("--no-projections", is_flag=True, help="Les projections tournent ailleurs.")
+def serve(host: str, port: int, demo: bool, no_projections: bool) -> None:
+    import uvicorn  # noqa: PLC0415  (only this command serves HTTP)
+
+    from web.app import create_app  # noqa: PLC0415  (the app is built only to serve)
+
+    with _container(projections=not no_projections) as container:
+        if demo:
+            _print_login(container)
+        base = f"http://{host}:{port}"
+        click.echo(f"CRM prêt : ouvrez {base}/  (santé : {base}/health)")
+        uvicorn.run(create_app(container.settings, container=container), host=host, port=port,
+                    log_level="warning")
+
+
+def _print_login(container: Container) -> None:
+    from web.demo import load_demo  # noqa: PLC0415  (demo data is only loaded on request)
+
+    login = load_demo(container)
+    verb = "créé" if login.created else "déjà présent"
+    click.echo(f"Espace de démonstration {verb}. Connexion : {login.email} / {login.password}")
+
+
+@main.command(help="Charge un espace de démonstration réaliste et affiche l’identifiant.")
+def demo() -> None:
+    with _container(projections=True) as container:
+        _print_login(container)
+
+
+@main.group(help="Projections (read models) : état, exécution, reconstruction.")
+def projections() -> None:
+    pass
+
+
+@projections.command("status", help="Position et retard de chaque projection.")
+def projections_status() -> None:
+    with _container() as container:
+        for name, values in container.lag().items():
+            click.echo(f"{name:<10} position {values['position']:>8}  retard {values['lag']:>6}")
+
+
+@projections.command("run", help="Fait tourner les projections jusqu’à interruption (Ctrl-C).")
+def projections_run() -> None:
+    with _container(projections=True) as container:
+        click.echo(f"Projections en cours : {', '.join(container.runners)}. Ctrl-C pour arrêter.")
+        try:
+            while True:
+                for runner in container.runners.values():
+                    runner.run_forever(timeout=0.5)
+        except KeyboardInterrupt:
+            click.echo("Arrêt des projections.")
+
+
+@projections.command("rebuild", help="Reconstruit une projection depuis le premier événement.")
+@click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
+def projections_rebuild(name: str) -> None:
+    with _container() as container:
+        container.views[name].reset(LOG_NAME)
+    started = time.monotonic()
+    with _container(projections=True) as container:
+        last = container.log.recorder.max_notification_id() or 0
+        container.wait(last, name, timeout=3600)
+        count = container.lag()[name]["position"]
+    click.echo(f"{name} reconstruite jusqu’à la position {count} en "
+               f"{time.monotonic() - started:.1f} s.")
+
+
+@main.group(help="Le journal des événements.")
+def events() -> None:
+    pass
+
+
+def _describe(notification: object) -> str:
+    topic = getattr(notification, "topic", "")
+    state = msgspec.json.decode(getattr(notification, "state", b"{}"))
+    actor = state.get("actor", "?")
+    return (f"#{getattr(notification, 'id', '?'):<7} {state.get('timestamp', '')[:19]}  "
+            f"{topic.split(':')[-1]:<28} {actor:<45} {getattr(notification, 'originator_id', '')}")
+
+
+@events.command("tail", help="Les derniers événements (--follow pour suivre).")
+@click.option("-n", "--lines", default=20, show_default=True, type=int)
+@click.option("-f", "--follow", is_flag=True)
+def events_tail(lines: int, follow: bool) -> None:
+    with _container() as container:
+        last = container.log.recorder.max_notification_id() or 0
+        start = max(1, last - lines + 1)
+        while True:
+            batch = container.log.recorder.select_notifications(start=start, limit=500)
+            for notification in batch:
+                click.echo(_describe(notification))
+                start = notification.id + 1
+            if not follow:
+                return
+            time.sleep(0.5)
+
+
+@events.command("show", help="L’histoire d’un enregistrement, événement par événement.")
+@click.argument("aggregate_id", type=click.UUID)
+def events_show(aggregate_id: UUID) -> None:
+    with _container() as container:
+        stored = list(container.log.recorder.select_events(aggregate_id))
+        if not stored:
+            raise click.ClickException(f"Aucun événement pour {aggregate_id}.")
+        for event in stored:
+            state = msgspec.json.decode(event.state)
+            click.echo(f"v{event.originator_version}  {event.topic.split(':')[-1]}")
+            for key, value in state.items():
+                if key != "password_hash":
+                    click.echo(f"    {key}: {value}")
+
+
+@main.group(help="Comptes de l’équipe.")
+def users() -> None:
+    pass
+
+
+@users.command("create", help="Crée un compte (et l’espace de travail s’il n’y en a aucun).")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "commercial", "developpeur_nocode",
+                                 "developpeur_automatisme"]))
+@click.option("--name", "nom", default="", help="Nom affiché (par défaut : l’email).")
+@click.option("--workspace", "workspace_id", type=click.UUID, default=None)
+def users_create(email: str, password: str, role: str, nom: str,
+                 workspace_id: UUID | None) -> None:
+    with _container() as container, acting_as("system"):
+        if workspace_id is None:
+            workspace_id = container.accounts_view.first_workspace_id()
+        if workspace_id is None:
+            workspace_id = container.accounts.create_workspace(nom="Mon espace").id
+        receipt = container.accounts.register_user(
+            workspace_id, email=email, nom=nom or email.split("@")[0], role=role,
+            password=password)
+        click.echo(f"Compte créé : {email} ({role}), id {receipt.id}")
+
+
+@main.command(help="Applique les migrations des read models.")
+def migrate() -> None:
+    with _container():
+        click.echo("Schéma à jour.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
