@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from functools import lru_cache
+from functools import cache
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -24,7 +24,7 @@ from event_store.transcoder import MsgspecTranscoder
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _state_type(cls: type[Any]) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {
@@ -36,7 +36,7 @@ def _state_type(cls: type[Any]) -> Any:
     return TypedDict(f"{cls.__qualname__}State", fields, total=False)  # type: ignore[operator]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decoder(cls: type[Any]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(_state_type(cls))
 

@@ -30,7 +30,7 @@ class CrmAggregate(Aggregate):
         pass
 
     @classmethod
-    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
         action = current_action()
         kwargs.setdefault("actor", action.actor)
         kwargs.setdefault("correlation_id", action.correlation_id)

@@ -52,7 +52,11 @@ class CrmApplication(Application[UUID]):
         cls.name = LOG_NAME
 
     def _load(
-        self, kind: type[A], aggregate_id: UUID, workspace_id: UUID | None, label: str,
+        self,
+        kind: type[A],
+        aggregate_id: UUID,
+        workspace_id: UUID | None,
+        label: str,
     ) -> A:
         """Load an aggregate of this workspace; any other tenant's record is 'not found'.
 
@@ -60,7 +64,7 @@ class CrmApplication(Application[UUID]):
         record itself (a login by email).
         """
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: CrmAggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(f"{label} introuvable.") from None
         if not isinstance(aggregate, kind) or workspace_id not in (None, aggregate.workspace_id):
@@ -71,7 +75,9 @@ class CrmApplication(Application[UUID]):
         return aggregate_id in self.repository
 
     def _commit(
-        self, *aggregates: CrmAggregate, conflict: ConflictError | None = None,
+        self,
+        *aggregates: CrmAggregate,
+        conflict: ConflictError | None = None,
     ) -> int:
         """Save the aggregates together; return the log position of the last event."""
         try:

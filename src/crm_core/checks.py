@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from types import TracebackType
 from enum import StrEnum
+from types import TracebackType
 from typing import Self, TypeVar
 
 from crm_core.errors import InvalidInputError
@@ -46,7 +46,12 @@ class FieldErrors:
             raise InvalidInputError(self.errors)
 
     def text(
-        self, field: str, value: str | None, *, label: str, required: bool = False,
+        self,
+        field: str,
+        value: str | None,
+        *,
+        label: str,
+        required: bool = False,
         max_length: int = 200,
     ) -> str:
         cleaned = " ".join((value or "").split()) if max_length <= 500 else (value or "").strip()
@@ -106,7 +111,7 @@ class FieldErrors:
 
     def choice(self, field: str, value: object, choices: type[E], *, label: str) -> E:
         try:
-            return choices(value)
+            return choices(str(value))
         except ValueError:
             allowed = ", ".join(member.value for member in choices)
             self.add(field, f"{label} invalide (valeurs possibles : {allowed}).")

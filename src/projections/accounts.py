@@ -36,8 +36,15 @@ class UserRow(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-_WORKSPACE_FIELDS = ("nom", "raison_sociale", "siret", "numero_tva", "devise", "logo_url",
-                     "domaine_mail")
+_WORKSPACE_FIELDS = (
+    "nom",
+    "raison_sociale",
+    "siret",
+    "numero_tva",
+    "devise",
+    "logo_url",
+    "domaine_mail",
+)
 
 
 class AccountsView(ReadModel):
@@ -45,35 +52,52 @@ class AccountsView(ReadModel):
 
     def save_workspace(self, event: Any, tracking: Tracking) -> None:
         values = [getattr(event, field) for field in _WORKSPACE_FIELDS]
-        self.write(tracking, (
-            "INSERT INTO rm_workspaces (id, nom, raison_sociale, siret, numero_tva, devise,"
-            " logo_url, domaine_mail, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET nom=EXCLUDED.nom,"
-            " raison_sociale=EXCLUDED.raison_sociale, siret=EXCLUDED.siret,"
-            " numero_tva=EXCLUDED.numero_tva, devise=EXCLUDED.devise,"
-            " logo_url=EXCLUDED.logo_url, domaine_mail=EXCLUDED.domaine_mail,"
-            " updated_at=EXCLUDED.updated_at",
-            (event.originator_id, *values, event.timestamp, event.timestamp),
-        ))
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_workspaces (id, nom, raison_sociale, siret, numero_tva, devise,"
+                " logo_url, domaine_mail, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET nom=EXCLUDED.nom,"
+                " raison_sociale=EXCLUDED.raison_sociale, siret=EXCLUDED.siret,"
+                " numero_tva=EXCLUDED.numero_tva, devise=EXCLUDED.devise,"
+                " logo_url=EXCLUDED.logo_url, domaine_mail=EXCLUDED.domaine_mail,"
+                " updated_at=EXCLUDED.updated_at",
+                (event.originator_id, *values, event.timestamp, event.timestamp),
+            ),
+        )
 
     def register_user(self, event: Any, tracking: Tracking) -> None:
-        self.write(tracking, (
-            "INSERT INTO rm_users (id, workspace_id, email, nom, role, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (event.originator_id, event.workspace_id, event.email, event.nom, event.role.value,
-             event.timestamp, event.timestamp),
-        ))
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_users (id, workspace_id, email, nom, role, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    event.originator_id,
+                    event.workspace_id,
+                    event.email,
+                    event.nom,
+                    event.role.value,
+                    event.timestamp,
+                    event.timestamp,
+                ),
+            ),
+        )
 
-    def set_user_field(self, user_id: UUID, column: str, value: Any, at: datetime,
-                       tracking: Tracking) -> None:
+    def set_user_field(
+        self, user_id: UUID, column: str, value: Any, at: datetime, tracking: Tracking
+    ) -> None:
         if column not in ("nom", "role", "disabled"):
             msg = f"Colonne inattendue : {column}"
             raise ValueError(msg)
-        self.write(tracking, (
-            f"UPDATE rm_users SET {column}=%s, updated_at=%s WHERE id=%s",  # type: ignore[arg-type]
-            (value, at, user_id),
-        ))
+        self.write(
+            tracking,
+            (
+                f"UPDATE rm_users SET {column}=%s, updated_at=%s WHERE id=%s",  # type: ignore[arg-type]
+                (value, at, user_id),
+            ),
+        )
 
     def workspace(self, workspace_id: UUID) -> WorkspaceRow | None:
         row = self.fetch_one(
@@ -115,9 +139,13 @@ class AccountsView(ReadModel):
 class AccountsProjection(Projection[AccountsView]):
     name = "accounts"
     topics = topics_of(
-        Workspace.Created, Workspace.ProfileUpdated,
-        StaffUser.Registered, StaffUser.RoleChanged, StaffUser.Renamed,
-        StaffUser.Disabled, StaffUser.Enabled,
+        Workspace.Created,
+        Workspace.ProfileUpdated,
+        StaffUser.Registered,
+        StaffUser.RoleChanged,
+        StaffUser.Renamed,
+        StaffUser.Disabled,
+        StaffUser.Enabled,
     )
 
     @singledispatchmethod
@@ -138,8 +166,9 @@ class AccountsProjection(Projection[AccountsView]):
 
     @process_event.register
     def _(self, event: StaffUser.RoleChanged, tracking: Tracking) -> None:
-        self.view.set_user_field(event.originator_id, "role", event.role.value, event.timestamp,
-                                 tracking)
+        self.view.set_user_field(
+            event.originator_id, "role", event.role.value, event.timestamp, tracking
+        )
 
     @process_event.register
     def _(self, event: StaffUser.Renamed, tracking: Tracking) -> None:
@@ -151,5 +180,4 @@ class AccountsProjection(Projection[AccountsView]):
 
     @process_event.register
     def _(self, event: StaffUser.Enabled, tracking: Tracking) -> None:
-        self.view.set_user_field(event.originator_id, "disabled", False, event.timestamp,
-                                 tracking)
+        self.view.set_user_field(event.originator_id, "disabled", False, event.timestamp, tracking)

@@ -76,60 +76,107 @@ class ClientsView(ReadModel):
 
     # --- writes -----------------------------------------------------------------
     def register(self, event: Client.Registered, tracking: Tracking) -> None:
-        self.write(tracking, (
-            "INSERT INTO rm_clients (id, workspace_id, nom, type_client, email, telephone,"
-            " adresse, ville, tags, owner_id, notes, created_at, updated_at, search_text)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (event.originator_id, event.workspace_id, event.nom, event.type_client.value,
-             event.email, event.telephone, Jsonb(msgspec.to_builtins(event.adresse)),
-             event.adresse.ville, list(event.tags), event.owner_id, event.notes,
-             event.timestamp, event.timestamp, _search_text(event.nom, event.email)),
-        ))
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_clients (id, workspace_id, nom, type_client, email, telephone,"
+                " adresse, ville, tags, owner_id, notes, created_at, updated_at, search_text)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    event.originator_id,
+                    event.workspace_id,
+                    event.nom,
+                    event.type_client.value,
+                    event.email,
+                    event.telephone,
+                    Jsonb(msgspec.to_builtins(event.adresse)),
+                    event.adresse.ville,
+                    list(event.tags),
+                    event.owner_id,
+                    event.notes,
+                    event.timestamp,
+                    event.timestamp,
+                    _search_text(event.nom, event.email),
+                ),
+            ),
+        )
 
     def update(self, event: Client.Updated, tracking: Tracking) -> None:
-        self.write(tracking, (
-            "UPDATE rm_clients SET nom=%s, type_client=%s, email=%s, telephone=%s, adresse=%s,"
-            " ville=%s, tags=%s, owner_id=%s, notes=%s, updated_at=%s, search_text=%s"
-            " WHERE id=%s",
-            (event.nom, event.type_client.value, event.email, event.telephone,
-             Jsonb(msgspec.to_builtins(event.adresse)), event.adresse.ville, list(event.tags),
-             event.owner_id, event.notes, event.timestamp,
-             _search_text(event.nom, event.email), event.originator_id),
-        ))
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_clients SET nom=%s, type_client=%s, email=%s, telephone=%s, adresse=%s,"
+                " ville=%s, tags=%s, owner_id=%s, notes=%s, updated_at=%s, search_text=%s"
+                " WHERE id=%s",
+                (
+                    event.nom,
+                    event.type_client.value,
+                    event.email,
+                    event.telephone,
+                    Jsonb(msgspec.to_builtins(event.adresse)),
+                    event.adresse.ville,
+                    list(event.tags),
+                    event.owner_id,
+                    event.notes,
+                    event.timestamp,
+                    _search_text(event.nom, event.email),
+                    event.originator_id,
+                ),
+            ),
+        )
 
-    def set_archived(self, client_id: UUID, archived: bool, at: datetime,
-                     tracking: Tracking) -> None:
-        self.write(tracking, (
-            "UPDATE rm_clients SET archived=%s, updated_at=%s WHERE id=%s",
-            (archived, at, client_id),
-        ))
+    def set_archived(
+        self, client_id: UUID, archived: bool, at: datetime, tracking: Tracking
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_clients SET archived=%s, updated_at=%s WHERE id=%s",
+                (archived, at, client_id),
+            ),
+        )
 
-    def upsert_contact(self, client_id: UUID, contact: Any, at: datetime,
-                       tracking: Tracking) -> None:
+    def upsert_contact(
+        self, client_id: UUID, contact: Any, at: datetime, tracking: Tracking
+    ) -> None:
         entry = Jsonb(msgspec.to_builtins(contact))
-        self.write(tracking, (
-            "UPDATE rm_clients SET updated_at=%s, contacts = COALESCE(("
-            "  SELECT jsonb_agg(CASE WHEN c->>'id' = %s THEN %s::jsonb ELSE c END)"
-            "  FROM jsonb_array_elements(contacts) c), '[]'::jsonb)"
-            " || CASE WHEN contacts @> jsonb_build_array(jsonb_build_object('id', %s::text))"
-            "    THEN '[]'::jsonb ELSE jsonb_build_array(%s::jsonb) END"
-            " WHERE id=%s",
-            (at, str(contact.id), entry, str(contact.id), entry, client_id),
-        ))
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_clients SET updated_at=%s, contacts = COALESCE(("
+                "  SELECT jsonb_agg(CASE WHEN c->>'id' = %s THEN %s::jsonb ELSE c END)"
+                "  FROM jsonb_array_elements(contacts) c), '[]'::jsonb)"
+                " || CASE WHEN contacts @> jsonb_build_array(jsonb_build_object('id', %s::text))"
+                "    THEN '[]'::jsonb ELSE jsonb_build_array(%s::jsonb) END"
+                " WHERE id=%s",
+                (at, str(contact.id), entry, str(contact.id), entry, client_id),
+            ),
+        )
 
-    def remove_contact(self, client_id: UUID, contact_id: UUID, at: datetime,
-                       tracking: Tracking) -> None:
-        self.write(tracking, (
-            "UPDATE rm_clients SET updated_at=%s, contacts = COALESCE(("
-            "  SELECT jsonb_agg(c) FROM jsonb_array_elements(contacts) c"
-            "  WHERE c->>'id' <> %s), '[]'::jsonb) WHERE id=%s",
-            (at, str(contact_id), client_id),
-        ))
+    def remove_contact(
+        self, client_id: UUID, contact_id: UUID, at: datetime, tracking: Tracking
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_clients SET updated_at=%s, contacts = COALESCE(("
+                "  SELECT jsonb_agg(c) FROM jsonb_array_elements(contacts) c"
+                "  WHERE c->>'id' <> %s), '[]'::jsonb) WHERE id=%s",
+                (at, str(contact_id), client_id),
+            ),
+        )
 
     # --- queries ----------------------------------------------------------------
     def search(
-        self, workspace_id: UUID, *, q: str = "", tag: str = "", owner_id: UUID | None = None,
-        archived: bool = False, limit: int = 25, cursor: str | None = None,
+        self,
+        workspace_id: UUID,
+        *,
+        q: str = "",
+        tag: str = "",
+        owner_id: UUID | None = None,
+        archived: bool = False,
+        limit: int = 25,
+        cursor: str | None = None,
     ) -> Page[ClientRow]:
         """Clients ordered by name, filtered; `cursor` continues after the last page."""
         limit = clamp_limit(limit)
@@ -189,8 +236,13 @@ class ClientsView(ReadModel):
 class ClientsProjection(Projection[ClientsView]):
     name = "clients"
     topics = topics_of(
-        Client.Registered, Client.Updated, Client.Archived, Client.Restored,
-        Client.ContactAdded, Client.ContactUpdated, Client.ContactRemoved,
+        Client.Registered,
+        Client.Updated,
+        Client.Archived,
+        Client.Restored,
+        Client.ContactAdded,
+        Client.ContactUpdated,
+        Client.ContactRemoved,
     )
 
     @singledispatchmethod
@@ -223,5 +275,4 @@ class ClientsProjection(Projection[ClientsView]):
 
     @process_event.register
     def _(self, event: Client.ContactRemoved, tracking: Tracking) -> None:
-        self.view.remove_contact(event.originator_id, event.contact_id, event.timestamp,
-                                 tracking)
+        self.view.remove_contact(event.originator_id, event.contact_id, event.timestamp, tracking)

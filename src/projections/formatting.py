@@ -14,7 +14,7 @@ def format_money(amount: Decimal | None, currency: str = "EUR") -> str:
         return "—"
     sign = "-" if amount < 0 else ""
     whole, cents = f"{abs(amount):.2f}".split(".")
-    groups = []
+    groups: list[str] = []
     while whole:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]

@@ -51,7 +51,7 @@ _SORT_SQL: dict[str, str] = {
     "client": "lower(COALESCE(c.nom, ''))",
     "montant": "to_char(COALESCE(o.montant_estime, 0), 'FM000000000000.00')",
     "etape": "lpad(array_position(ARRAY['prospect','qualification','proposition',"
-             "'negociation','gagne','perdu'], o.etape)::text, 2, '0')",
+    "'negociation','gagne','perdu'], o.etape)::text, 2, '0')",
     "cloture": "COALESCE(o.date_cloture_prevue::text, '9999-12-31')",
     "maj": "to_char(o.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
 }
@@ -67,35 +67,71 @@ class PipelineView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_opportunities",)
 
     def open(self, event: Opportunity.Opened, tracking: Tracking) -> None:
-        self.write(tracking, (
-            "INSERT INTO rm_opportunities (id, workspace_id, client_id, titre, montant_estime,"
-            " devise, etape, date_cloture_prevue, probabilite, owner_id, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (event.originator_id, event.workspace_id, event.client_id, event.titre,
-             event.montant_estime, event.devise, event.etape.value, event.date_cloture_prevue,
-             event.probabilite, event.owner_id, event.timestamp, event.timestamp),
-        ))
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_opportunities (id, workspace_id, client_id, titre, montant_estime,"
+                " devise, etape, date_cloture_prevue, probabilite, owner_id, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    event.originator_id,
+                    event.workspace_id,
+                    event.client_id,
+                    event.titre,
+                    event.montant_estime,
+                    event.devise,
+                    event.etape.value,
+                    event.date_cloture_prevue,
+                    event.probabilite,
+                    event.owner_id,
+                    event.timestamp,
+                    event.timestamp,
+                ),
+            ),
+        )
 
-    def update(self, event: Opportunity.Updated, tracking: Tracking) -> None:
-        self.write(tracking, (
-            "UPDATE rm_opportunities SET titre=%s, montant_estime=%s, devise=%s,"
-            " date_cloture_prevue=%s, probabilite=%s, owner_id=%s, updated_at=%s WHERE id=%s",
-            (event.titre, event.montant_estime, event.devise, event.date_cloture_prevue,
-             event.probabilite, event.owner_id, event.timestamp, event.originator_id),
-        ))
+    def update(self, event: Opportunity.Revised, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_opportunities SET titre=%s, montant_estime=%s, devise=%s,"
+                " date_cloture_prevue=%s, probabilite=%s, owner_id=%s, updated_at=%s WHERE id=%s",
+                (
+                    event.titre,
+                    event.montant_estime,
+                    event.devise,
+                    event.date_cloture_prevue,
+                    event.probabilite,
+                    event.owner_id,
+                    event.timestamp,
+                    event.originator_id,
+                ),
+            ),
+        )
 
-    def move(self, opportunity_id: UUID, etape: Stage, at: datetime, tracking: Tracking, *,
-             raison: str = "") -> None:
-        self.write(tracking, (
-            "UPDATE rm_opportunities SET etape=%s, updated_at=%s, raison_perte=%s,"
-            " won_at = CASE WHEN %s = 'gagne' THEN %s ELSE NULL END,"
-            " lost_at = CASE WHEN %s = 'perdu' THEN %s ELSE NULL END WHERE id=%s",
-            (etape.value, at, raison, etape.value, at, etape.value, at, opportunity_id),
-        ))
+    def move(
+        self,
+        opportunity_id: UUID,
+        etape: Stage,
+        at: datetime,
+        tracking: Tracking,
+        *,
+        raison: str = "",
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_opportunities SET etape=%s, updated_at=%s, raison_perte=%s,"
+                " won_at = CASE WHEN %s = 'gagne' THEN %s ELSE NULL END,"
+                " lost_at = CASE WHEN %s = 'perdu' THEN %s ELSE NULL END WHERE id=%s",
+                (etape.value, at, raison, etape.value, at, etape.value, at, opportunity_id),
+            ),
+        )
 
     # --- queries ----------------------------------------------------------------
-    def board(self, workspace_id: UUID, *, per_stage: int = 50,
-              owner_id: UUID | None = None) -> list[StageColumn]:
+    def board(
+        self, workspace_id: UUID, *, per_stage: int = 50, owner_id: UUID | None = None
+    ) -> list[StageColumn]:
         """Each stage with its count, its total and its most recently changed cards."""
         owner_filter = "AND o.owner_id = %(owner)s" if owner_id else ""
         params: dict[str, Any] = {"ws": workspace_id, "limit": per_stage, "owner": owner_id}
@@ -130,8 +166,15 @@ class PipelineView(ReadModel):
         ]
 
     def table(
-        self, workspace_id: UUID, *, sort: SortKey = "maj", descending: bool = True,
-        etape: str = "", client_id: UUID | None = None, q: str = "", limit: int = 50,
+        self,
+        workspace_id: UUID,
+        *,
+        sort: SortKey = "maj",
+        descending: bool = True,
+        etape: str = "",
+        client_id: UUID | None = None,
+        q: str = "",
+        limit: int = 50,
         cursor: str | None = None,
     ) -> Page[OpportunityRow]:
         limit = clamp_limit(limit)
@@ -148,7 +191,8 @@ class PipelineView(ReadModel):
             where.append("lower(o.titre) LIKE %(q)s")
             params["q"] = like_pattern(q)
         total_row = self.fetch_one(
-            f"SELECT count(*) AS n FROM {_FROM} WHERE {' AND '.join(where)}", params  # type: ignore[arg-type]
+            f"SELECT count(*) AS n FROM {_FROM} WHERE {' AND '.join(where)}",
+            params,  # type: ignore[arg-type]
         )
         after = decode_cursor(cursor, 2)
         direction = "DESC" if descending else "ASC"
@@ -166,7 +210,8 @@ class PipelineView(ReadModel):
         items = [msgspec.convert(row, OpportunityRow, strict=False) for row in page_rows]
         next_cursor = (
             encode_cursor(page_rows[-1]["sort_key"], page_rows[-1]["id"])
-            if len(rows) > limit else None
+            if len(rows) > limit
+            else None
         )
         return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
 
@@ -189,8 +234,12 @@ class PipelineView(ReadModel):
 class PipelineProjection(Projection[PipelineView]):
     name = "pipeline"
     topics = topics_of(
-        Opportunity.Opened, Opportunity.Updated, Opportunity.StageChanged, Opportunity.Won,
-        Opportunity.Lost, Opportunity.Reopened,
+        Opportunity.Opened,
+        Opportunity.Revised,
+        Opportunity.StageChanged,
+        Opportunity.Won,
+        Opportunity.Lost,
+        Opportunity.Reopened,
     )
 
     @singledispatchmethod
@@ -202,7 +251,7 @@ class PipelineProjection(Projection[PipelineView]):
         self.view.open(event, tracking)
 
     @process_event.register
-    def _(self, event: Opportunity.Updated, tracking: Tracking) -> None:
+    def _(self, event: Opportunity.Revised, tracking: Tracking) -> None:
         self.view.update(event, tracking)
 
     @process_event.register
@@ -219,5 +268,6 @@ class PipelineProjection(Projection[PipelineView]):
 
     @process_event.register
     def _(self, event: Opportunity.Lost, tracking: Tracking) -> None:
-        self.view.move(event.originator_id, Stage.PERDU, event.timestamp, tracking,
-                       raison=event.raison)
+        self.view.move(
+            event.originator_id, Stage.PERDU, event.timestamp, tracking, raison=event.raison
+        )

@@ -32,22 +32,23 @@ class ReadModel(PostgresTrackingRecorder):
     def write(self, tracking: Tracking, *statements: Statement) -> None:
         with self.datastore.transaction(commit=True) as curs:
             for query, params in statements:
-                curs.execute(SQL(query) if isinstance(query, str) else query, params,
-                             prepare=True)
+                curs.execute(SQL(query) if isinstance(query, str) else query, params, prepare=True)
             self._insert_tracking(curs, tracking)
 
     def track(self, tracking: Tracking) -> None:
         """Record that an event without effect on this read model was seen."""
         self.insert_tracking(tracking)
 
-    def fetch_all(self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
-                  ) -> list[DictRow]:
+    def fetch_all(
+        self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[DictRow]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(SQL(query) if isinstance(query, str) else query, params, prepare=True)
             return curs.fetchall()
 
-    def fetch_one(self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
-                  ) -> DictRow | None:
+    def fetch_one(
+        self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> DictRow | None:
         rows = self.fetch_all(query, params)
         return rows[0] if rows else None
 
@@ -55,7 +56,10 @@ class ReadModel(PostgresTrackingRecorder):
         return self.max_tracking_id(application_name) or 0
 
     def wait(
-        self, application_name: str, notification_id: int | None, timeout: float = 1.0,
+        self,
+        application_name: str,
+        notification_id: int | None,
+        timeout: float = 1.0,
         interrupt: Event | None = None,
     ) -> None:
         """Block until the given position is applied; polls fast first.
@@ -85,9 +89,10 @@ class ReadModel(PostgresTrackingRecorder):
         if position >= target:
             return
         row = self.fetch_one(
-            SQL("SELECT max(notification_id) AS last FROM {0} WHERE notification_id > %s"
-                " AND notification_id <= %s AND topic = ANY(%s)").format(
-                Identifier(f"{LOG_NAME.lower()}_events")),
+            SQL(
+                "SELECT max(notification_id) AS last FROM {0} WHERE notification_id > %s"
+                " AND notification_id <= %s AND topic = ANY(%s)"
+            ).format(Identifier(f"{LOG_NAME.lower()}_events")),
             (position, target, list(topics)),
         )
         if row is None or row["last"] is None:

@@ -58,47 +58,87 @@ class TicketsView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_tickets", "rm_ticket_messages")
 
     def open(self, event: Ticket.Opened, tracking: Tracking) -> None:
-        self.write(tracking, (
-            "INSERT INTO rm_tickets (id, workspace_id, client_id, sujet, description,"
-            " type_ticket, priorite, source, statut, ouvert_par, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'nouveau', %s, %s, %s)",
-            (event.originator_id, event.workspace_id, event.client_id, event.sujet,
-             event.description, event.type_ticket.value, event.priorite.value,
-             event.source.value, event.ouvert_par, event.timestamp, event.timestamp),
-        ))
-
-    def add_message(self, event: Ticket.Replied | Ticket.NoteAdded, interne: bool,
-                    tracking: Tracking) -> None:
         self.write(
             tracking,
-            ("INSERT INTO rm_ticket_messages (id, ticket_id, workspace_id, texte, interne,"
-             " auteur, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-             (event.message_id, event.originator_id, event.workspace_id, event.texte, interne,
-              event.auteur, event.timestamp)),
-            ("UPDATE rm_tickets SET message_count = message_count + 1, updated_at = %s"
-             " WHERE id = %s", (event.timestamp, event.originator_id)),
+            (
+                "INSERT INTO rm_tickets (id, workspace_id, client_id, sujet, description,"
+                " type_ticket, priorite, source, statut, ouvert_par, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'nouveau', %s, %s, %s)",
+                (
+                    event.originator_id,
+                    event.workspace_id,
+                    event.client_id,
+                    event.sujet,
+                    event.description,
+                    event.type_ticket.value,
+                    event.priorite.value,
+                    event.source.value,
+                    event.ouvert_par,
+                    event.timestamp,
+                    event.timestamp,
+                ),
+            ),
+        )
+
+    def add_message(
+        self, event: Ticket.Replied | Ticket.NoteAdded, interne: bool, tracking: Tracking
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_ticket_messages (id, ticket_id, workspace_id, texte, interne,"
+                " auteur, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    event.message_id,
+                    event.originator_id,
+                    event.workspace_id,
+                    event.texte,
+                    interne,
+                    event.auteur,
+                    event.timestamp,
+                ),
+            ),
+            (
+                "UPDATE rm_tickets SET message_count = message_count + 1, updated_at = %s"
+                " WHERE id = %s",
+                (event.timestamp, event.originator_id),
+            ),
         )
 
     def assign(self, event: Ticket.Assigned, tracking: Tracking) -> None:
-        self.write(tracking, (
-            "UPDATE rm_tickets SET assignee_id = %s, updated_at = %s WHERE id = %s",
-            (event.assignee_id, event.timestamp, event.originator_id),
-        ))
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_tickets SET assignee_id = %s, updated_at = %s WHERE id = %s",
+                (event.assignee_id, event.timestamp, event.originator_id),
+            ),
+        )
 
     def change_status(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
         resolved = event.vers in (TicketStatus.RESOLU, TicketStatus.FERME)
-        self.write(tracking, (
-            "UPDATE rm_tickets SET statut = %s, updated_at = %s,"
-            " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) ELSE NULL END"
-            " WHERE id = %s",
-            (event.vers.value, event.timestamp, resolved, event.timestamp, event.originator_id),
-        ))
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_tickets SET statut = %s, updated_at = %s,"
+                " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) ELSE NULL END"
+                " WHERE id = %s",
+                (event.vers.value, event.timestamp, resolved, event.timestamp, event.originator_id),
+            ),
+        )
 
     # --- queries ----------------------------------------------------------------
     def search(
-        self, workspace_id: UUID, *, statut: str = "", client_id: UUID | None = None,
-        assignee_id: UUID | None = None, unassigned: bool = False, open_only: bool = False,
-        q: str = "", limit: int = 25, cursor: str | None = None,
+        self,
+        workspace_id: UUID,
+        *,
+        statut: str = "",
+        client_id: UUID | None = None,
+        assignee_id: UUID | None = None,
+        unassigned: bool = False,
+        open_only: bool = False,
+        q: str = "",
+        limit: int = 25,
+        cursor: str | None = None,
     ) -> Page[TicketRow]:
         """Tickets, most recently active first, filtered."""
         limit = clamp_limit(limit)
@@ -122,7 +162,8 @@ class TicketsView(ReadModel):
             where.append("lower(t.sujet) LIKE %(q)s")
             params["q"] = like_pattern(q)
         total_row = self.fetch_one(
-            f"SELECT count(*) AS n FROM rm_tickets t WHERE {' AND '.join(where)}", params  # type: ignore[arg-type]
+            f"SELECT count(*) AS n FROM rm_tickets t WHERE {' AND '.join(where)}",
+            params,  # type: ignore[arg-type]
         )
         after = decode_cursor(cursor, 2)
         if after is not None:
@@ -136,7 +177,8 @@ class TicketsView(ReadModel):
         items = [msgspec.convert(row, TicketRow) for row in rows[:limit]]
         next_cursor = (
             encode_cursor(items[-1].updated_at.isoformat(), items[-1].id)
-            if len(rows) > limit else None
+            if len(rows) > limit
+            else None
         )
         return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
 
@@ -166,7 +208,11 @@ class TicketsView(ReadModel):
 class TicketsProjection(Projection[TicketsView]):
     name = "tickets"
     topics = topics_of(
-        Ticket.Opened, Ticket.Replied, Ticket.NoteAdded, Ticket.Assigned, Ticket.StatusChanged,
+        Ticket.Opened,
+        Ticket.Replied,
+        Ticket.NoteAdded,
+        Ticket.Assigned,
+        Ticket.StatusChanged,
     )
 
     @singledispatchmethod

@@ -23,12 +23,19 @@ from projections.pagination import Page, clamp_limit, decode_cursor, encode_curs
 from projections.readmodel import ReadModel, Statement, topics_of
 
 STAGE_LABELS = {
-    "prospect": "Prospect", "qualification": "Qualification", "proposition": "Proposition",
-    "negociation": "Négociation", "gagne": "Gagné", "perdu": "Perdu",
+    "prospect": "Prospect",
+    "qualification": "Qualification",
+    "proposition": "Proposition",
+    "negociation": "Négociation",
+    "gagne": "Gagné",
+    "perdu": "Perdu",
 }
 TICKET_STATUS_LABELS = {
-    "nouveau": "Nouveau", "en_cours": "En cours", "en_attente_client": "En attente client",
-    "resolu": "Résolu", "ferme": "Fermé",
+    "nouveau": "Nouveau",
+    "en_cours": "En cours",
+    "en_attente_client": "En attente client",
+    "resolu": "Résolu",
+    "ferme": "Fermé",
 }
 
 
@@ -46,13 +53,28 @@ class TimelineView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_timeline", "rm_timeline_subjects")
 
     @staticmethod
-    def entry(event: Any, client_id: UUID, kind: str, text: str, *,
-              reference_id: UUID | None = None, at: datetime | None = None) -> Statement:
+    def entry(
+        event: Any,
+        client_id: UUID,
+        kind: str,
+        text: str,
+        *,
+        reference_id: UUID | None = None,
+        at: datetime | None = None,
+    ) -> Statement:
         return (
             "INSERT INTO rm_timeline (id, workspace_id, client_id, type_evenement, reference_id,"
             " description_texte, date_evenement, auteur) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (f"{event.originator_id}:{event.originator_version}", event.workspace_id, client_id,
-             kind, reference_id, text, at or event.timestamp, event.actor),
+            (
+                f"{event.originator_id}:{event.originator_version}",
+                event.workspace_id,
+                client_id,
+                kind,
+                reference_id,
+                text,
+                at or event.timestamp,
+                event.actor,
+            ),
         )
 
     @staticmethod
@@ -64,25 +86,32 @@ class TimelineView(ReadModel):
         )
 
     def subject(self, subject_id: UUID) -> tuple[UUID, str] | None:
-        row = self.fetch_one("SELECT client_id, titre FROM rm_timeline_subjects WHERE id = %s",
-                             (subject_id,))
+        row = self.fetch_one(
+            "SELECT client_id, titre FROM rm_timeline_subjects WHERE id = %s", (subject_id,)
+        )
         return (row["client_id"], row["titre"]) if row else None
 
-    def add_about_subject(self, event: Any, kind: str, text_for: Any,
-                          tracking: Tracking) -> None:
+    def add_about_subject(self, event: Any, kind: str, text_for: Any, tracking: Tracking) -> None:
         """An entry about a known opportunity or ticket; `text_for(titre)` words it."""
         found = self.subject(event.originator_id)
         if found is None:
             self.track(tracking)
             return
         client_id, titre = found
-        self.write(tracking, self.entry(event, client_id, kind, text_for(titre),
-                                        reference_id=event.originator_id))
+        self.write(
+            tracking,
+            self.entry(event, client_id, kind, text_for(titre), reference_id=event.originator_id),
+        )
 
     # --- queries ----------------------------------------------------------------
     def for_client(
-        self, workspace_id: UUID, client_id: UUID, *, kinds: list[str] | None = None,
-        limit: int = 50, cursor: str | None = None,
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        *,
+        kinds: list[str] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
     ) -> Page[TimelineEntry]:
         """Newest first; `kinds` keeps only those types (e.g. ["appel", "note"])."""
         limit = clamp_limit(limit)
@@ -92,7 +121,8 @@ class TimelineView(ReadModel):
             where.append("type_evenement = ANY(%(kinds)s)")
             params["kinds"] = kinds
         total_row = self.fetch_one(
-            f"SELECT count(*) AS n FROM rm_timeline WHERE {' AND '.join(where)}", params  # type: ignore[arg-type]
+            f"SELECT count(*) AS n FROM rm_timeline WHERE {' AND '.join(where)}",
+            params,  # type: ignore[arg-type]
         )
         after = decode_cursor(cursor, 2)
         if after is not None:
@@ -107,7 +137,8 @@ class TimelineView(ReadModel):
         items = [msgspec.convert(row, TimelineEntry) for row in rows[:limit]]
         next_cursor = (
             encode_cursor(items[-1].date_evenement.isoformat(), items[-1].id)
-            if len(rows) > limit else None
+            if len(rows) > limit
+            else None
         )
         return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
 
@@ -115,9 +146,18 @@ class TimelineView(ReadModel):
 class TimelineProjection(Projection[TimelineView]):
     name = "timeline"
     topics = topics_of(
-        Client.Registered, Client.Archived, Client.Restored, Activity.Logged,
-        Opportunity.Opened, Opportunity.StageChanged, Opportunity.Won, Opportunity.Lost,
-        Opportunity.Reopened, Opportunity.Updated, Ticket.Opened, Ticket.Replied,
+        Client.Registered,
+        Client.Archived,
+        Client.Restored,
+        Activity.Logged,
+        Opportunity.Opened,
+        Opportunity.StageChanged,
+        Opportunity.Won,
+        Opportunity.Lost,
+        Opportunity.Reopened,
+        Opportunity.Revised,
+        Ticket.Opened,
+        Ticket.Replied,
         Ticket.StatusChanged,
     )
 
@@ -127,18 +167,26 @@ class TimelineProjection(Projection[TimelineView]):
 
     @process_event.register
     def _(self, event: Client.Registered, tracking: Tracking) -> None:
-        self.view.write(tracking, self.view.entry(
-            event, event.originator_id, "client_cree", f"Fiche client « {event.nom} » créée"))
+        self.view.write(
+            tracking,
+            self.view.entry(
+                event, event.originator_id, "client_cree", f"Fiche client « {event.nom} » créée"
+            ),
+        )
 
     @process_event.register
     def _(self, event: Client.Archived, tracking: Tracking) -> None:
-        self.view.write(tracking, self.view.entry(
-            event, event.originator_id, "client_archive", "Client archivé"))
+        self.view.write(
+            tracking,
+            self.view.entry(event, event.originator_id, "client_archive", "Client archivé"),
+        )
 
     @process_event.register
     def _(self, event: Client.Restored, tracking: Tracking) -> None:
-        self.view.write(tracking, self.view.entry(
-            event, event.originator_id, "client_restaure", "Client restauré"))
+        self.view.write(
+            tracking,
+            self.view.entry(event, event.originator_id, "client_restaure", "Client restauré"),
+        )
 
     @process_event.register
     def _(self, event: Activity.Logged, tracking: Tracking) -> None:
@@ -148,24 +196,37 @@ class TimelineProjection(Projection[TimelineView]):
             text += f" ({event.duree_minutes} min)"
         if event.contenu:
             text += f"\n{event.contenu}"
-        self.view.write(tracking, self.view.entry(
-            event, event.client_id, event.kind.value, text, reference_id=event.originator_id,
-            at=event.date_activite))
-
-    @process_event.register
-    def _(self, event: Opportunity.Opened, tracking: Tracking) -> None:
-        amount = (f" ({format_money(event.montant_estime, event.devise)})"
-                  if event.montant_estime else "")
         self.view.write(
             tracking,
-            self.view.remember(event.originator_id, event.client_id, event.titre),
-            self.view.entry(event, event.client_id, "opportunite_creee",
-                            f"Opportunité « {event.titre} » ouverte{amount}",
-                            reference_id=event.originator_id),
+            self.view.entry(
+                event,
+                event.client_id,
+                event.kind.value,
+                text,
+                reference_id=event.originator_id,
+                at=event.date_activite,
+            ),
         )
 
     @process_event.register
-    def _(self, event: Opportunity.Updated, tracking: Tracking) -> None:
+    def _(self, event: Opportunity.Opened, tracking: Tracking) -> None:
+        amount = (
+            f" ({format_money(event.montant_estime, event.devise)})" if event.montant_estime else ""
+        )
+        self.view.write(
+            tracking,
+            self.view.remember(event.originator_id, event.client_id, event.titre),
+            self.view.entry(
+                event,
+                event.client_id,
+                "opportunite_creee",
+                f"Opportunité « {event.titre} » ouverte{amount}",
+                reference_id=event.originator_id,
+            ),
+        )
+
+    @process_event.register
+    def _(self, event: Opportunity.Revised, tracking: Tracking) -> None:
         found = self.view.subject(event.originator_id)
         if found is None or found[1] == event.titre:
             self.view.track(tracking)
@@ -175,32 +236,43 @@ class TimelineProjection(Projection[TimelineView]):
     @process_event.register
     def _(self, event: Opportunity.StageChanged, tracking: Tracking) -> None:
         self.view.add_about_subject(
-            event, "opportunite_etape",
-            lambda titre: f"Opportunité « {titre} » : {STAGE_LABELS[event.de.value]} → "
-                          f"{STAGE_LABELS[event.vers.value]}",
-            tracking)
+            event,
+            "opportunite_etape",
+            lambda titre: (
+                f"Opportunité « {titre} » : {STAGE_LABELS[event.de.value]} → "
+                f"{STAGE_LABELS[event.vers.value]}"
+            ),
+            tracking,
+        )
 
     @process_event.register
     def _(self, event: Opportunity.Won, tracking: Tracking) -> None:
         self.view.add_about_subject(
-            event, "opportunite_gagnee",
-            lambda titre: f"Opportunité « {titre} » gagnée "
-                          f"({format_money(event.montant, event.devise)})",
-            tracking)
+            event,
+            "opportunite_gagnee",
+            lambda titre: (
+                f"Opportunité « {titre} » gagnée ({format_money(event.montant, event.devise)})"
+            ),
+            tracking,
+        )
 
     @process_event.register
     def _(self, event: Opportunity.Lost, tracking: Tracking) -> None:
         self.view.add_about_subject(
-            event, "opportunite_perdue",
-            lambda titre: f"Opportunité « {titre} » perdue : {event.raison}", tracking)
+            event,
+            "opportunite_perdue",
+            lambda titre: f"Opportunité « {titre} » perdue : {event.raison}",
+            tracking,
+        )
 
     @process_event.register
     def _(self, event: Opportunity.Reopened, tracking: Tracking) -> None:
         self.view.add_about_subject(
-            event, "opportunite_rouverte",
-            lambda titre: f"Opportunité « {titre} » rouverte en "
-                          f"{STAGE_LABELS[event.vers.value]}",
-            tracking)
+            event,
+            "opportunite_rouverte",
+            lambda titre: f"Opportunité « {titre} » rouverte en {STAGE_LABELS[event.vers.value]}",
+            tracking,
+        )
 
     @process_event.register
     def _(self, event: Ticket.Opened, tracking: Tracking) -> None:
@@ -208,15 +280,20 @@ class TimelineProjection(Projection[TimelineView]):
         self.view.write(
             tracking,
             self.view.remember(event.originator_id, event.client_id, event.sujet),
-            self.view.entry(event, event.client_id, "ticket_ouvert",
-                            f"Ticket « {event.sujet} » ouvert{sources[event.source.value]}",
-                            reference_id=event.originator_id),
+            self.view.entry(
+                event,
+                event.client_id,
+                "ticket_ouvert",
+                f"Ticket « {event.sujet} » ouvert{sources[event.source.value]}",
+                reference_id=event.originator_id,
+            ),
         )
 
     @process_event.register
     def _(self, event: Ticket.Replied, tracking: Tracking) -> None:
         self.view.add_about_subject(
-            event, "ticket_reponse", lambda titre: f"Réponse au ticket « {titre} »", tracking)
+            event, "ticket_reponse", lambda titre: f"Réponse au ticket « {titre} »", tracking
+        )
 
     @process_event.register
     def _(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
@@ -224,6 +301,8 @@ class TimelineProjection(Projection[TimelineView]):
             self.view.track(tracking)
             return
         self.view.add_about_subject(
-            event, "ticket_statut",
+            event,
+            "ticket_statut",
             lambda titre: f"Ticket « {titre} » {TICKET_STATUS_LABELS[event.vers.value].lower()}",
-            tracking)
+            tracking,
+        )

@@ -12,11 +12,11 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from web.container import Container, running_container
 from web.health import HealthController
 from web.problems import EXCEPTION_HANDLERS
-from web.settings import Settings, settings as current_settings
+from web.settings import Settings
+from web.settings import settings as current_settings
 
 
-def create_app(settings: Settings | None = None, *, container: Container | None = None
-               ) -> Litestar:
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
     """Build the app; with no `container`, it starts its own for its lifespan."""
     chosen = settings or current_settings()
 

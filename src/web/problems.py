@@ -54,19 +54,35 @@ def domain_status(error: DomainError) -> int:
 
 
 _TITLES = {
-    400: "Requête invalide", 401: "Authentification requise", 403: "Accès refusé",
-    404: "Introuvable", 405: "Méthode non autorisée", 409: "Conflit",
-    413: "Contenu trop volumineux", 415: "Type de contenu non pris en charge",
-    422: "Saisie invalide", 429: "Trop de tentatives", 500: "Erreur interne",
+    400: "Requête invalide",
+    401: "Authentification requise",
+    403: "Accès refusé",
+    404: "Introuvable",
+    405: "Méthode non autorisée",
+    409: "Conflit",
+    413: "Contenu trop volumineux",
+    415: "Type de contenu non pris en charge",
+    422: "Saisie invalide",
+    429: "Trop de tentatives",
+    500: "Erreur interne",
     503: "Service indisponible",
 }
 
 
-def problem_response(request: Request[Any, Any, Any], status: int, detail: str,
-                     errors: dict[str, str] | None = None,
-                     headers: dict[str, str] | None = None) -> Response[Problem]:
-    problem = Problem(title=_TITLES.get(status, "Erreur"), status=status, detail=detail,
-                      instance=request.url.path, errors=errors or {})
+def problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    errors: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    problem = Problem(
+        title=_TITLES.get(status, "Erreur"),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors or {},
+    )
     return Response(problem, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -75,20 +91,21 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     return problem_response(request, domain_status(exc), exc.message, errors)
 
 
-def cursor_error_handler(request: Request[Any, Any, Any], exc: InvalidCursorError
-                         ) -> Response[Any]:
+def cursor_error_handler(request: Request[Any, Any, Any], exc: InvalidCursorError) -> Response[Any]:
     return problem_response(request, HTTP_400_BAD_REQUEST, str(exc), {"cursor": str(exc)})
 
 
-def validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException
-                             ) -> Response[Any]:
+def validation_error_handler(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
     errors: dict[str, str] = {}
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             key = str(item.get("key") or item.get("source") or "corps")
             errors[key] = "Valeur manquante ou invalide."
-    return problem_response(request, HTTP_400_BAD_REQUEST,
-                            "La requête est mal formée ou incomplète.", errors)
+    return problem_response(
+        request, HTTP_400_BAD_REQUEST, "La requête est mal formée ou incomplète.", errors
+    )
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -96,14 +113,15 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     detail = exc.detail if status != HTTP_500_INTERNAL_SERVER_ERROR else ""
     if isinstance(exc, NotAuthorizedException):
         detail = "Connectez-vous pour continuer."
-    return problem_response(request, status, _french_detail(status, detail),
-                            headers=exc.headers)
+    return problem_response(request, status, _french_detail(status, detail), headers=exc.headers)
 
 
 def _french_detail(status: int, detail: str) -> str:
     defaults = {
-        403: "Votre rôle ne permet pas cette action.", 404: "Cette page n’existe pas.",
-        405: "Cette méthode n’est pas permise ici.", 413: "Le contenu envoyé est trop volumineux.",
+        403: "Votre rôle ne permet pas cette action.",
+        404: "Cette page n’existe pas.",
+        405: "Cette méthode n’est pas permise ici.",
+        413: "Le contenu envoyé est trop volumineux.",
         429: "Trop de tentatives : patientez une minute.",
     }
     if status in defaults and (not detail or detail.isascii()):
@@ -113,8 +131,11 @@ def _french_detail(status: int, detail: str) -> str:
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("Erreur interne sur %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR,
-                            "Une erreur inattendue est survenue ; elle a été journalisée.")
+    return problem_response(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Une erreur inattendue est survenue ; elle a été journalisée.",
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -15,19 +15,21 @@ def _env(name: str, default: str = "") -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = field(metadata={"doc": "PostgreSQL URL; empty: an embedded server "
-                                               "in CRM_DATA_DIR"})
-    redis_url: str = field(metadata={"doc": "Redis URL for sessions and jobs; empty: "
-                                            "in-process"})
-    data_dir: Path = field(metadata={"doc": "Local folder of the embedded PostgreSQL and of "
-                                            "generated secrets"})
+    database_url: str = field(
+        metadata={"doc": "PostgreSQL URL; empty: an embedded server in CRM_DATA_DIR"}
+    )
+    redis_url: str = field(metadata={"doc": "Redis URL for sessions and jobs; empty: in-process"})
+    data_dir: Path = field(
+        metadata={"doc": "Local folder of the embedded PostgreSQL and of generated secrets"}
+    )
     base_url: str = field(metadata={"doc": "Public URL of the CRM, used in links sent out"})
-    secret_key: str = field(repr=False, metadata={"doc": "Key signing sessions and CSRF "
-                                                         "tokens"})
-    run_projections: bool = field(metadata={"doc": "Run the projection runners inside the "
-                                                   "web process"})
-    run_jobs_in_process: bool = field(metadata={"doc": "Run dramatiq jobs inside the web "
-                                                       "process (no Redis worker)"})
+    secret_key: str = field(repr=False, metadata={"doc": "Key signing sessions and CSRF tokens"})
+    run_projections: bool = field(
+        metadata={"doc": "Run the projection runners inside the web process"}
+    )
+    run_jobs_in_process: bool = field(
+        metadata={"doc": "Run dramatiq jobs inside the web process (no Redis worker)"}
+    )
     pool_size: int = field(metadata={"doc": "Connections kept open per pool"})
     migrations_dir: Path = field(metadata={"doc": "Folder of the read-model SQL migrations"})
 

@@ -20,7 +20,7 @@ from crm_core.values import Role
 
 # Verifying against this hash when the email is unknown keeps the timing of a
 # failed login the same whether or not the account exists.
-_DUMMY_PASSWORD = "not-a-real-password-for-timing"
+_DUMMY_PASSWORD = "not-a-real-password-for-timing"  # noqa: S105
 
 
 class AuthenticatedUser(msgspec.Struct, frozen=True):
@@ -53,7 +53,13 @@ class AccountsApplication(CrmApplication):
 
     @command
     def register_user(
-        self, workspace_id: UUID, *, email: str, nom: str, role: str, password: str,
+        self,
+        workspace_id: UUID,
+        *,
+        email: str,
+        nom: str,
+        role: str,
+        password: str,
     ) -> Receipt:
         self._load(Workspace, workspace_id, workspace_id, "Espace de travail")
         check_password(password)
@@ -61,7 +67,10 @@ class AccountsApplication(CrmApplication):
         if email.strip() and self._exists(user_id_for(email)):
             raise duplicate
         user = StaffUser.register(
-            workspace_id=workspace_id, email=email, nom=nom, role=role,
+            workspace_id=workspace_id,
+            email=email,
+            nom=nom,
+            role=role,
             password_hash=self.hasher.hash(password),
         )
         return Receipt(user.id, self._commit(user, conflict=duplicate))
@@ -91,7 +100,12 @@ class AccountsApplication(CrmApplication):
 
     @command
     def change_role(
-        self, workspace_id: UUID, user_id: UUID, role: str, *, acting_user_id: UUID,
+        self,
+        workspace_id: UUID,
+        user_id: UUID,
+        role: str,
+        *,
+        acting_user_id: UUID,
     ) -> Receipt:
         user = self._load(StaffUser, user_id, workspace_id, "Utilisateur")
         user.change_role(role, by_self=user_id == acting_user_id)

@@ -29,8 +29,14 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def _check_profile(
-    *, nom: str, raison_sociale: str, siret: str, numero_tva: str, devise: str,
-    logo_url: str, domaine_mail: str,
+    *,
+    nom: str,
+    raison_sociale: str,
+    siret: str,
+    numero_tva: str,
+    devise: str,
+    logo_url: str,
+    domaine_mail: str,
 ) -> dict[str, Any]:
     with FieldErrors() as check:
         siret = siret.replace(" ", "")
@@ -47,8 +53,9 @@ def _check_profile(
             check.add("logo_url", "Le logo doit être une adresse https:// ou un chemin local.")
         return {
             "nom": check.text("nom", nom, label="Le nom", required=True),
-            "raison_sociale": check.text("raison_sociale", raison_sociale,
-                                         label="La raison sociale"),
+            "raison_sociale": check.text(
+                "raison_sociale", raison_sociale, label="La raison sociale"
+            ),
             "siret": siret,
             "numero_tva": numero_tva,
             "devise": check.currency("devise", devise),
@@ -84,27 +91,52 @@ class Workspace(CrmAggregate):
 
     @classmethod
     def create(
-        cls, *, nom: str, raison_sociale: str = "", siret: str = "", numero_tva: str = "",
-        devise: str = "EUR", logo_url: str = "", domaine_mail: str = "",
+        cls,
+        *,
+        nom: str,
+        raison_sociale: str = "",
+        siret: str = "",
+        numero_tva: str = "",
+        devise: str = "EUR",
+        logo_url: str = "",
+        domaine_mail: str = "",
         workspace_id: UUID | None = None,
     ) -> Workspace:
         profile = _check_profile(
-            nom=nom, raison_sociale=raison_sociale, siret=siret, numero_tva=numero_tva,
-            devise=devise, logo_url=logo_url, domaine_mail=domaine_mail,
+            nom=nom,
+            raison_sociale=raison_sociale,
+            siret=siret,
+            numero_tva=numero_tva,
+            devise=devise,
+            logo_url=logo_url,
+            domaine_mail=domaine_mail,
         )
         return cls(workspace_id=workspace_id or uuid4(), **profile)
 
     @event(Created)
     def __init__(
-        self, workspace_id: UUID, nom: str, raison_sociale: str, siret: str, numero_tva: str,
-        devise: str, logo_url: str, domaine_mail: str,
+        self,
+        workspace_id: UUID,
+        nom: str,
+        raison_sociale: str,
+        siret: str,
+        numero_tva: str,
+        devise: str,
+        logo_url: str,
+        domaine_mail: str,
     ) -> None:
         self.workspace_id = workspace_id
         self._set_profile(nom, raison_sociale, siret, numero_tva, devise, logo_url, domaine_mail)
 
     def _set_profile(
-        self, nom: str, raison_sociale: str, siret: str, numero_tva: str, devise: str,
-        logo_url: str, domaine_mail: str,
+        self,
+        nom: str,
+        raison_sociale: str,
+        siret: str,
+        numero_tva: str,
+        devise: str,
+        logo_url: str,
+        domaine_mail: str,
     ) -> None:
         self.nom = nom
         self.raison_sociale = raison_sociale
@@ -115,19 +147,37 @@ class Workspace(CrmAggregate):
         self.domaine_mail = domaine_mail
 
     def update_profile(
-        self, *, nom: str, raison_sociale: str = "", siret: str = "", numero_tva: str = "",
-        devise: str = "EUR", logo_url: str = "", domaine_mail: str = "",
+        self,
+        *,
+        nom: str,
+        raison_sociale: str = "",
+        siret: str = "",
+        numero_tva: str = "",
+        devise: str = "EUR",
+        logo_url: str = "",
+        domaine_mail: str = "",
     ) -> None:
         profile = _check_profile(
-            nom=nom, raison_sociale=raison_sociale, siret=siret, numero_tva=numero_tva,
-            devise=devise, logo_url=logo_url, domaine_mail=domaine_mail,
+            nom=nom,
+            raison_sociale=raison_sociale,
+            siret=siret,
+            numero_tva=numero_tva,
+            devise=devise,
+            logo_url=logo_url,
+            domaine_mail=domaine_mail,
         )
         self._update_profile(**profile)
 
     @event(ProfileUpdated)
     def _update_profile(
-        self, nom: str, raison_sociale: str, siret: str, numero_tva: str, devise: str,
-        logo_url: str, domaine_mail: str,
+        self,
+        nom: str,
+        raison_sociale: str,
+        siret: str,
+        numero_tva: str,
+        devise: str,
+        logo_url: str,
+        domaine_mail: str,
     ) -> None:
         self._set_profile(nom, raison_sociale, siret, numero_tva, devise, logo_url, domaine_mail)
 
@@ -135,8 +185,9 @@ class Workspace(CrmAggregate):
 def check_password(password: str) -> None:
     with FieldErrors() as check:
         if len(password) < MIN_PASSWORD_LENGTH:
-            check.add("password",
-                      f"Le mot de passe doit faire au moins {MIN_PASSWORD_LENGTH} caractères.")
+            check.add(
+                "password", f"Le mot de passe doit faire au moins {MIN_PASSWORD_LENGTH} caractères."
+            )
         elif len(password) > 256:
             check.add("password", "Le mot de passe ne doit pas dépasser 256 caractères.")
 
@@ -169,26 +220,40 @@ class StaffUser(CrmAggregate):
     class Enabled(CrmAggregate.Event):
         pass
 
-
-
     @staticmethod
     def create_id(email: str, **_: Any) -> UUID:
         return user_id_for(email)
 
     @classmethod
     def register(
-        cls, *, workspace_id: UUID, email: str, nom: str, role: str, password_hash: str,
+        cls,
+        *,
+        workspace_id: UUID,
+        email: str,
+        nom: str,
+        role: str,
+        password_hash: str,
     ) -> StaffUser:
         with FieldErrors() as check:
             email = check.email("email", email, required=True)
             nom = check.text("nom", nom, label="Le nom", required=True)
             chosen = check.choice("role", role, Role, label="Rôle")
-        return cls(workspace_id=workspace_id, email=email, nom=nom, role=chosen,
-                   password_hash=password_hash)
+        return cls(
+            workspace_id=workspace_id,
+            email=email,
+            nom=nom,
+            role=chosen,
+            password_hash=password_hash,
+        )
 
     @event(Registered)
     def __init__(
-        self, workspace_id: UUID, email: str, nom: str, role: Role, password_hash: str,
+        self,
+        workspace_id: UUID,
+        email: str,
+        nom: str,
+        role: Role,
+        password_hash: str,
     ) -> None:
         self.workspace_id = workspace_id
         self.email = email

@@ -28,35 +28,67 @@ class SalesApplication(CrmApplication):
             return
         if not self._exists(owner_id):
             raise InvalidInputError({field: "Ce responsable n’existe pas."})
-        owner = self.repository.get(owner_id)
+        owner: object = self.repository.get(owner_id)
         if not isinstance(owner, StaffUser) or owner.workspace_id != workspace_id:
             raise InvalidInputError({field: "Ce responsable n’existe pas."})
 
     @command
     def register_client(
-        self, workspace_id: UUID, *, nom: str, type_client: str = "entreprise", email: str = "",
-        telephone: str = "", adresse: Address | None = None, tags: tuple[str, ...] = (),
-        owner_id: UUID | None = None, notes: str = "",
+        self,
+        workspace_id: UUID,
+        *,
+        nom: str,
+        type_client: str = "entreprise",
+        email: str = "",
+        telephone: str = "",
+        adresse: Address | None = None,
+        tags: tuple[str, ...] = (),
+        owner_id: UUID | None = None,
+        notes: str = "",
     ) -> Receipt:
         self._check_owner(workspace_id, owner_id, "owner_id")
         if email.strip() and self._exists(client_id_for(workspace_id, email)):
             raise DuplicateError(_DUPLICATE_CLIENT)
         client = Client.register(
-            workspace_id=workspace_id, nom=nom, type_client=type_client, email=email,
-            telephone=telephone, adresse=adresse, tags=tags, owner_id=owner_id, notes=notes,
+            workspace_id=workspace_id,
+            nom=nom,
+            type_client=type_client,
+            email=email,
+            telephone=telephone,
+            adresse=adresse,
+            tags=tags,
+            owner_id=owner_id,
+            notes=notes,
         )
         return Receipt(client.id, self._commit(client, conflict=DuplicateError(_DUPLICATE_CLIENT)))
 
     @command
     def update_client(
-        self, workspace_id: UUID, client_id: UUID, *, nom: str, type_client: str,
-        email: str = "", telephone: str = "", adresse: Address | None = None,
-        tags: tuple[str, ...] = (), owner_id: UUID | None = None, notes: str = "",
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        *,
+        nom: str,
+        type_client: str,
+        email: str = "",
+        telephone: str = "",
+        adresse: Address | None = None,
+        tags: tuple[str, ...] = (),
+        owner_id: UUID | None = None,
+        notes: str = "",
     ) -> Receipt:
         self._check_owner(workspace_id, owner_id, "owner_id")
         client = self._client(workspace_id, client_id)
-        client.update(nom=nom, type_client=type_client, email=email, telephone=telephone,
-                      adresse=adresse, tags=tags, owner_id=owner_id, notes=notes)
+        client.update(
+            nom=nom,
+            type_client=type_client,
+            email=email,
+            telephone=telephone,
+            adresse=adresse,
+            tags=tags,
+            owner_id=owner_id,
+            notes=notes,
+        )
         return Receipt(client.id, self._commit(client))
 
     @command
@@ -73,22 +105,37 @@ class SalesApplication(CrmApplication):
 
     @command
     def add_contact(
-        self, workspace_id: UUID, client_id: UUID, *, nom: str, email: str = "",
-        telephone: str = "", fonction: str = "",
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        *,
+        nom: str,
+        email: str = "",
+        telephone: str = "",
+        fonction: str = "",
     ) -> Receipt:
         client = self._client(workspace_id, client_id)
-        contact_id = client.add_contact(nom=nom, email=email, telephone=telephone,
-                                        fonction=fonction)
+        contact_id = client.add_contact(
+            nom=nom, email=email, telephone=telephone, fonction=fonction
+        )
         return Receipt(contact_id, self._commit(client))
 
     @command
     def update_contact(
-        self, workspace_id: UUID, client_id: UUID, contact_id: UUID, *, nom: str,
-        email: str = "", telephone: str = "", fonction: str = "",
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        contact_id: UUID,
+        *,
+        nom: str,
+        email: str = "",
+        telephone: str = "",
+        fonction: str = "",
     ) -> Receipt:
         client = self._client(workspace_id, client_id)
-        client.update_contact(contact_id, nom=nom, email=email, telephone=telephone,
-                              fonction=fonction)
+        client.update_contact(
+            contact_id, nom=nom, email=email, telephone=telephone, fonction=fonction
+        )
         return Receipt(contact_id, self._commit(client))
 
     @command
@@ -99,48 +146,80 @@ class SalesApplication(CrmApplication):
 
     @command
     def open_opportunity(
-        self, workspace_id: UUID, client_id: UUID, *, titre: str,
-        montant_estime: Decimal | str | None = None, devise: str = "EUR",
-        date_cloture_prevue: date | None = None, probabilite: int | None = None,
-        owner_id: UUID | None = None, etape: str = "prospect",
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        *,
+        titre: str,
+        montant_estime: Decimal | str | None = None,
+        devise: str = "EUR",
+        date_cloture_prevue: date | None = None,
+        probabilite: int | None = None,
+        owner_id: UUID | None = None,
+        etape: str = "prospect",
     ) -> Receipt:
         self._check_owner(workspace_id, owner_id, "owner_id")
         client = self._client(workspace_id, client_id)
         opportunity = Opportunity.open(
-            workspace_id=workspace_id, client=client, titre=titre, montant_estime=montant_estime,
-            devise=devise, date_cloture_prevue=date_cloture_prevue, probabilite=probabilite,
-            owner_id=owner_id, etape=etape,
+            workspace_id=workspace_id,
+            client=client,
+            titre=titre,
+            montant_estime=montant_estime,
+            devise=devise,
+            date_cloture_prevue=date_cloture_prevue,
+            probabilite=probabilite,
+            owner_id=owner_id,
+            etape=etape,
         )
         return Receipt(opportunity.id, self._commit(opportunity))
 
     @command
     def update_opportunity(
-        self, workspace_id: UUID, opportunity_id: UUID, *, titre: str,
-        montant_estime: Decimal | str | None, devise: str = "EUR",
-        date_cloture_prevue: date | None = None, probabilite: int | None = None,
+        self,
+        workspace_id: UUID,
+        opportunity_id: UUID,
+        *,
+        titre: str,
+        montant_estime: Decimal | str | None,
+        devise: str = "EUR",
+        date_cloture_prevue: date | None = None,
+        probabilite: int | None = None,
         owner_id: UUID | None = None,
     ) -> Receipt:
         self._check_owner(workspace_id, owner_id, "owner_id")
         opportunity = self._opportunity(workspace_id, opportunity_id)
         opportunity.update(
-            client=self._client(workspace_id, opportunity.client_id), titre=titre,
-            montant_estime=montant_estime, devise=devise, date_cloture_prevue=date_cloture_prevue,
-            probabilite=probabilite, owner_id=owner_id,
+            client=self._client(workspace_id, opportunity.client_id),
+            titre=titre,
+            montant_estime=montant_estime,
+            devise=devise,
+            date_cloture_prevue=date_cloture_prevue,
+            probabilite=probabilite,
+            owner_id=owner_id,
         )
         return Receipt(opportunity.id, self._commit(opportunity))
 
     @command
     def move_opportunity(
-        self, workspace_id: UUID, opportunity_id: UUID, etape: str, *, raison: str = "",
+        self,
+        workspace_id: UUID,
+        opportunity_id: UUID,
+        etape: str,
+        *,
+        raison: str = "",
     ) -> Receipt:
         opportunity = self._opportunity(workspace_id, opportunity_id)
-        opportunity.move_to(etape, client=self._client(workspace_id, opportunity.client_id),
-                            raison=raison)
+        opportunity.move_to(
+            etape, client=self._client(workspace_id, opportunity.client_id), raison=raison
+        )
         return Receipt(opportunity.id, self._commit(opportunity))
 
     @command
     def reopen_opportunity(
-        self, workspace_id: UUID, opportunity_id: UUID, etape: str = "negociation",
+        self,
+        workspace_id: UUID,
+        opportunity_id: UUID,
+        etape: str = "negociation",
     ) -> Receipt:
         opportunity = self._opportunity(workspace_id, opportunity_id)
         opportunity.reopen(client=self._client(workspace_id, opportunity.client_id), etape=etape)
@@ -148,13 +227,25 @@ class SalesApplication(CrmApplication):
 
     @command
     def log_activity(
-        self, workspace_id: UUID, client_id: UUID, *, kind: str, sujet: str, contenu: str = "",
-        date_activite: datetime, duree_minutes: int | None = None,
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        *,
+        kind: str,
+        sujet: str,
+        contenu: str = "",
+        date_activite: datetime,
+        duree_minutes: int | None = None,
         auteur_id: UUID | None = None,
     ) -> Receipt:
         activity = Activity.log(
-            workspace_id=workspace_id, client=self._client(workspace_id, client_id), kind=kind,
-            sujet=sujet, contenu=contenu, date_activite=date_activite,
-            duree_minutes=duree_minutes, auteur_id=auteur_id,
+            workspace_id=workspace_id,
+            client=self._client(workspace_id, client_id),
+            kind=kind,
+            sujet=sujet,
+            contenu=contenu,
+            date_activite=date_activite,
+            duree_minutes=duree_minutes,
+            auteur_id=auteur_id,
         )
         return Receipt(activity.id, self._commit(activity))

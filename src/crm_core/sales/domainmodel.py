@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 from eventsourcing.domain import event
 
 from crm_core.aggregate import CrmAggregate
@@ -20,8 +21,6 @@ from crm_core.errors import (
 from crm_core.ids import client_id_for
 from crm_core.values import ActivityKind, Address, ClientType, Stage
 
-import msgspec
-
 
 class Contact(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
@@ -32,8 +31,15 @@ class Contact(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _check_client(
-    *, nom: str, type_client: str, email: str, telephone: str, adresse: Address,
-    tags: tuple[str, ...] | list[str], owner_id: UUID | None, notes: str,
+    *,
+    nom: str,
+    type_client: str,
+    email: str,
+    telephone: str,
+    adresse: Address,
+    tags: tuple[str, ...] | list[str],
+    owner_id: UUID | None,
+    notes: str,
 ) -> dict[str, Any]:
     with FieldErrors() as check:
         return {
@@ -43,8 +49,9 @@ def _check_client(
             "telephone": check.phone("telephone", telephone),
             "adresse": Address(
                 rue=check.text("rue", adresse.rue, label="La rue"),
-                code_postal=check.text("code_postal", adresse.code_postal,
-                                       label="Le code postal", max_length=12),
+                code_postal=check.text(
+                    "code_postal", adresse.code_postal, label="Le code postal", max_length=12
+                ),
                 ville=check.text("ville", adresse.ville, label="La ville", max_length=100),
                 pays=check.text("pays", adresse.pays, label="Le pays", max_length=60),
             ),
@@ -68,12 +75,14 @@ class Client(CrmAggregate):
         notes: str
 
     class Updated(CrmAggregate.Event):
-        titre: str
-        montant_estime: Decimal | None
-        devise: str
-        date_cloture_prevue: date | None
-        probabilite: int | None
+        nom: str
+        type_client: ClientType
+        email: str
+        telephone: str
+        adresse: Address
+        tags: tuple[str, ...]
         owner_id: UUID | None
+        notes: str
 
     class Archived(CrmAggregate.Event):
         pass
@@ -96,20 +105,41 @@ class Client(CrmAggregate):
 
     @classmethod
     def register(
-        cls, *, workspace_id: UUID, nom: str, type_client: str = "entreprise", email: str = "",
-        telephone: str = "", adresse: Address | None = None, tags: tuple[str, ...] = (),
-        owner_id: UUID | None = None, notes: str = "",
+        cls,
+        *,
+        workspace_id: UUID,
+        nom: str,
+        type_client: str = "entreprise",
+        email: str = "",
+        telephone: str = "",
+        adresse: Address | None = None,
+        tags: tuple[str, ...] = (),
+        owner_id: UUID | None = None,
+        notes: str = "",
     ) -> Client:
         fields = _check_client(
-            nom=nom, type_client=type_client, email=email, telephone=telephone,
-            adresse=adresse or Address(), tags=tags, owner_id=owner_id, notes=notes,
+            nom=nom,
+            type_client=type_client,
+            email=email,
+            telephone=telephone,
+            adresse=adresse or Address(),
+            tags=tags,
+            owner_id=owner_id,
+            notes=notes,
         )
         return cls(workspace_id=workspace_id, **fields)
 
     @event(Registered)
     def __init__(
-        self, workspace_id: UUID, nom: str, type_client: ClientType, email: str,
-        telephone: str, adresse: Address, tags: tuple[str, ...], owner_id: UUID | None,
+        self,
+        workspace_id: UUID,
+        nom: str,
+        type_client: ClientType,
+        email: str,
+        telephone: str,
+        adresse: Address,
+        tags: tuple[str, ...],
+        owner_id: UUID | None,
         notes: str,
     ) -> None:
         self.workspace_id = workspace_id
@@ -118,8 +148,15 @@ class Client(CrmAggregate):
         self._set(nom, type_client, email, telephone, adresse, tags, owner_id, notes)
 
     def _set(
-        self, nom: str, type_client: ClientType, email: str, telephone: str, adresse: Address,
-        tags: tuple[str, ...], owner_id: UUID | None, notes: str,
+        self,
+        nom: str,
+        type_client: ClientType,
+        email: str,
+        telephone: str,
+        adresse: Address,
+        tags: tuple[str, ...],
+        owner_id: UUID | None,
+        notes: str,
     ) -> None:
         self.nom = nom
         self.type_client = type_client
@@ -135,27 +172,52 @@ class Client(CrmAggregate):
             raise ClientArchivedError
 
     def update(
-        self, *, nom: str, type_client: str, email: str = "", telephone: str = "",
-        adresse: Address | None = None, tags: tuple[str, ...] = (),
-        owner_id: UUID | None = None, notes: str = "",
+        self,
+        *,
+        nom: str,
+        type_client: str,
+        email: str = "",
+        telephone: str = "",
+        adresse: Address | None = None,
+        tags: tuple[str, ...] = (),
+        owner_id: UUID | None = None,
+        notes: str = "",
     ) -> None:
         self.ensure_active()
         fields = _check_client(
-            nom=nom, type_client=type_client, email=email, telephone=telephone,
-            adresse=adresse or Address(), tags=tags, owner_id=owner_id, notes=notes,
+            nom=nom,
+            type_client=type_client,
+            email=email,
+            telephone=telephone,
+            adresse=adresse or Address(),
+            tags=tags,
+            owner_id=owner_id,
+            notes=notes,
         )
         current = {
-            "nom": self.nom, "type_client": self.type_client, "email": self.email,
-            "telephone": self.telephone, "adresse": self.adresse, "tags": self.tags,
-            "owner_id": self.owner_id, "notes": self.notes,
+            "nom": self.nom,
+            "type_client": self.type_client,
+            "email": self.email,
+            "telephone": self.telephone,
+            "adresse": self.adresse,
+            "tags": self.tags,
+            "owner_id": self.owner_id,
+            "notes": self.notes,
         }
         if fields != current:
             self._update(**fields)
 
     @event(Updated)
     def _update(
-        self, nom: str, type_client: ClientType, email: str, telephone: str, adresse: Address,
-        tags: tuple[str, ...], owner_id: UUID | None, notes: str,
+        self,
+        nom: str,
+        type_client: ClientType,
+        email: str,
+        telephone: str,
+        adresse: Address,
+        tags: tuple[str, ...],
+        owner_id: UUID | None,
+        notes: str,
     ) -> None:
         self._set(nom, type_client, email, telephone, adresse, tags, owner_id, notes)
 
@@ -184,12 +246,16 @@ class Client(CrmAggregate):
                 "nom": check.text("nom", nom, label="Le nom du contact", required=True),
                 "email": check.email("email", email),
                 "telephone": check.phone("telephone", telephone),
-                "fonction": check.text("fonction", fonction, label="La fonction",
-                                       max_length=100),
+                "fonction": check.text("fonction", fonction, label="La fonction", max_length=100),
             }
 
     def add_contact(
-        self, *, nom: str, email: str = "", telephone: str = "", fonction: str = "",
+        self,
+        *,
+        nom: str,
+        email: str = "",
+        telephone: str = "",
+        fonction: str = "",
     ) -> UUID:
         self.ensure_active()
         fields = self._check_contact(nom, email, telephone, fonction)
@@ -204,7 +270,12 @@ class Client(CrmAggregate):
         self.contacts[contact.id] = contact
 
     def update_contact(
-        self, contact_id: UUID, *, nom: str, email: str = "", telephone: str = "",
+        self,
+        contact_id: UUID,
+        *,
+        nom: str,
+        email: str = "",
+        telephone: str = "",
         fonction: str = "",
     ) -> None:
         self.ensure_active()
@@ -230,17 +301,24 @@ class Client(CrmAggregate):
 
 
 def _check_opportunity(
-    *, titre: str, montant_estime: Decimal | str | None, devise: str,
-    date_cloture_prevue: date | None, probabilite: int | None, owner_id: UUID | None,
+    *,
+    titre: str,
+    montant_estime: Decimal | str | None,
+    devise: str,
+    date_cloture_prevue: date | None,
+    probabilite: int | None,
+    owner_id: UUID | None,
 ) -> dict[str, Any]:
     with FieldErrors() as check:
         return {
             "titre": check.text("titre", titre, label="Le titre", required=True),
-            "montant_estime": check.amount("montant_estime", montant_estime,
-                                           label="Le montant estimé"),
+            "montant_estime": check.amount(
+                "montant_estime", montant_estime, label="Le montant estimé"
+            ),
             "devise": check.currency("devise", devise),
-            "date_cloture_prevue": check.past_or_any_date("date_cloture_prevue",
-                                                          date_cloture_prevue),
+            "date_cloture_prevue": check.past_or_any_date(
+                "date_cloture_prevue", date_cloture_prevue
+            ),
             "probabilite": check.percentage("probabilite", probabilite, label="La probabilité"),
             "owner_id": owner_id,
         }
@@ -259,15 +337,13 @@ class Opportunity(CrmAggregate):
         owner_id: UUID | None
         etape: Stage
 
-    class Updated(CrmAggregate.Event):
-        nom: str
-        type_client: ClientType
-        email: str
-        telephone: str
-        adresse: Address
-        tags: tuple[str, ...]
+    class Revised(CrmAggregate.Event):
+        titre: str
+        montant_estime: Decimal | None
+        devise: str
+        date_cloture_prevue: date | None
+        probabilite: int | None
         owner_id: UUID | None
-        notes: str
 
     class StageChanged(CrmAggregate.Event):
         de: Stage
@@ -288,15 +364,26 @@ class Opportunity(CrmAggregate):
 
     @classmethod
     def open(
-        cls, *, workspace_id: UUID, client: Client, titre: str,
-        montant_estime: Decimal | str | None = None, devise: str = "EUR",
-        date_cloture_prevue: date | None = None, probabilite: int | None = None,
-        owner_id: UUID | None = None, etape: str = "prospect",
+        cls,
+        *,
+        workspace_id: UUID,
+        client: Client,
+        titre: str,
+        montant_estime: Decimal | str | None = None,
+        devise: str = "EUR",
+        date_cloture_prevue: date | None = None,
+        probabilite: int | None = None,
+        owner_id: UUID | None = None,
+        etape: str = "prospect",
     ) -> Opportunity:
         client.ensure_active()
         fields = _check_opportunity(
-            titre=titre, montant_estime=montant_estime, devise=devise,
-            date_cloture_prevue=date_cloture_prevue, probabilite=probabilite, owner_id=owner_id,
+            titre=titre,
+            montant_estime=montant_estime,
+            devise=devise,
+            date_cloture_prevue=date_cloture_prevue,
+            probabilite=probabilite,
+            owner_id=owner_id,
         )
         with FieldErrors() as check:
             stage = check.choice("etape", etape, Stage, label="Étape")
@@ -306,9 +393,16 @@ class Opportunity(CrmAggregate):
 
     @event(Opened)
     def __init__(
-        self, workspace_id: UUID, client_id: UUID, titre: str, montant_estime: Decimal | None,
-        devise: str, date_cloture_prevue: date | None, probabilite: int | None,
-        owner_id: UUID | None, etape: Stage,
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        titre: str,
+        montant_estime: Decimal | None,
+        devise: str,
+        date_cloture_prevue: date | None,
+        probabilite: int | None,
+        owner_id: UUID | None,
+        etape: Stage,
     ) -> None:
         self.workspace_id = workspace_id
         self.client_id = client_id
@@ -317,8 +411,13 @@ class Opportunity(CrmAggregate):
         self._set(titre, montant_estime, devise, date_cloture_prevue, probabilite, owner_id)
 
     def _set(
-        self, titre: str, montant_estime: Decimal | None, devise: str,
-        date_cloture_prevue: date | None, probabilite: int | None, owner_id: UUID | None,
+        self,
+        titre: str,
+        montant_estime: Decimal | None,
+        devise: str,
+        date_cloture_prevue: date | None,
+        probabilite: int | None,
+        owner_id: UUID | None,
     ) -> None:
         self.titre = titre
         self.montant_estime = montant_estime
@@ -328,29 +427,47 @@ class Opportunity(CrmAggregate):
         self.owner_id = owner_id
 
     def update(
-        self, *, client: Client, titre: str, montant_estime: Decimal | str | None,
-        devise: str = "EUR", date_cloture_prevue: date | None = None,
-        probabilite: int | None = None, owner_id: UUID | None = None,
+        self,
+        *,
+        client: Client,
+        titre: str,
+        montant_estime: Decimal | str | None,
+        devise: str = "EUR",
+        date_cloture_prevue: date | None = None,
+        probabilite: int | None = None,
+        owner_id: UUID | None = None,
     ) -> None:
         client.ensure_active()
         fields = _check_opportunity(
-            titre=titre, montant_estime=montant_estime, devise=devise,
-            date_cloture_prevue=date_cloture_prevue, probabilite=probabilite, owner_id=owner_id,
+            titre=titre,
+            montant_estime=montant_estime,
+            devise=devise,
+            date_cloture_prevue=date_cloture_prevue,
+            probabilite=probabilite,
+            owner_id=owner_id,
         )
         if self.etape is Stage.GAGNE and not fields["montant_estime"]:
             raise InvalidAmountForWonError
         current = {
-            "titre": self.titre, "montant_estime": self.montant_estime, "devise": self.devise,
-            "date_cloture_prevue": self.date_cloture_prevue, "probabilite": self.probabilite,
+            "titre": self.titre,
+            "montant_estime": self.montant_estime,
+            "devise": self.devise,
+            "date_cloture_prevue": self.date_cloture_prevue,
+            "probabilite": self.probabilite,
             "owner_id": self.owner_id,
         }
         if fields != current:
-            self._update(**fields)
+            self._revise(**fields)
 
-    @event(Updated)
-    def _update(
-        self, titre: str, montant_estime: Decimal | None, devise: str,
-        date_cloture_prevue: date | None, probabilite: int | None, owner_id: UUID | None,
+    @event(Revised)
+    def _revise(
+        self,
+        titre: str,
+        montant_estime: Decimal | None,
+        devise: str,
+        date_cloture_prevue: date | None,
+        probabilite: int | None,
+        owner_id: UUID | None,
     ) -> None:
         self._set(titre, montant_estime, devise, date_cloture_prevue, probabilite, owner_id)
 
@@ -424,13 +541,18 @@ class Activity(CrmAggregate):
         duree_minutes: int | None
         auteur_id: UUID | None
 
-
-
-
     @classmethod
     def log(
-        cls, *, workspace_id: UUID, client: Client, kind: str, sujet: str, contenu: str = "",
-        date_activite: datetime, duree_minutes: int | None = None, auteur_id: UUID | None = None,
+        cls,
+        *,
+        workspace_id: UUID,
+        client: Client,
+        kind: str,
+        sujet: str,
+        contenu: str = "",
+        date_activite: datetime,
+        duree_minutes: int | None = None,
+        auteur_id: UUID | None = None,
     ) -> Activity:
         client.ensure_active()
         with FieldErrors() as check:
@@ -442,15 +564,27 @@ class Activity(CrmAggregate):
             if date_activite.tzinfo is None:
                 check.add("date_activite", "La date doit préciser son fuseau horaire.")
         return cls(
-            workspace_id=workspace_id, client_id=client.id, kind=chosen, sujet=sujet,
-            contenu=contenu, date_activite=date_activite, duree_minutes=duree_minutes,
+            workspace_id=workspace_id,
+            client_id=client.id,
+            kind=chosen,
+            sujet=sujet,
+            contenu=contenu,
+            date_activite=date_activite,
+            duree_minutes=duree_minutes,
             auteur_id=auteur_id,
         )
 
     @event(Logged)
     def __init__(
-        self, workspace_id: UUID, client_id: UUID, kind: ActivityKind, sujet: str, contenu: str,
-        date_activite: datetime, duree_minutes: int | None, auteur_id: UUID | None,
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        kind: ActivityKind,
+        sujet: str,
+        contenu: str,
+        date_activite: datetime,
+        duree_minutes: int | None,
+        auteur_id: UUID | None,
     ) -> None:
         self.workspace_id = workspace_id
         self.client_id = client_id

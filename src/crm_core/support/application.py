@@ -17,14 +17,27 @@ class SupportApplication(CrmApplication):
 
     @command
     def open_ticket(
-        self, workspace_id: UUID, client_id: UUID, *, sujet: str, description: str,
-        type_ticket: str = "question", priorite: str = "normale", source: str = "staff",
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        *,
+        sujet: str,
+        description: str,
+        type_ticket: str = "question",
+        priorite: str = "normale",
+        source: str = "staff",
         ouvert_par: str = "",
     ) -> Receipt:
         client = self._load(Client, client_id, workspace_id, "Client")
         ticket = Ticket.open(
-            workspace_id=workspace_id, client=client, sujet=sujet, description=description,
-            type_ticket=type_ticket, priorite=priorite, source=source, ouvert_par=ouvert_par,
+            workspace_id=workspace_id,
+            client=client,
+            sujet=sujet,
+            description=description,
+            type_ticket=type_ticket,
+            priorite=priorite,
+            source=source,
+            ouvert_par=ouvert_par,
         )
         return Receipt(ticket.id, self._commit(ticket))
 
@@ -36,7 +49,12 @@ class SupportApplication(CrmApplication):
 
     @command
     def add_internal_note(
-        self, workspace_id: UUID, ticket_id: UUID, *, texte: str, auteur: str,
+        self,
+        workspace_id: UUID,
+        ticket_id: UUID,
+        *,
+        texte: str,
+        auteur: str,
     ) -> Receipt:
         ticket = self._ticket(workspace_id, ticket_id)
         message_id = ticket.add_internal_note(texte=texte, auteur=auteur)

@@ -47,28 +47,54 @@ class Ticket(CrmAggregate):
 
     @classmethod
     def open(
-        cls, *, workspace_id: UUID, client: Client, sujet: str, description: str,
-        type_ticket: str = "question", priorite: str = "normale", source: str = "staff",
+        cls,
+        *,
+        workspace_id: UUID,
+        client: Client,
+        sujet: str,
+        description: str,
+        type_ticket: str = "question",
+        priorite: str = "normale",
+        source: str = "staff",
         ouvert_par: str = "",
     ) -> Ticket:
         client.ensure_active()
         with FieldErrors() as check:
-            sujet = check.text("sujet", sujet, label="Le sujet", required=True,
-                               max_length=MAX_SUBJECT)
-            description = check.text("description", description, label="La description",
-                                     required=True, max_length=MAX_BODY)
+            sujet = check.text(
+                "sujet", sujet, label="Le sujet", required=True, max_length=MAX_SUBJECT
+            )
+            description = check.text(
+                "description",
+                description,
+                label="La description",
+                required=True,
+                max_length=MAX_BODY,
+            )
             kind = check.choice("typeTicket", type_ticket, TicketType, label="Type de ticket")
             priority = check.choice("priorite", priorite, TicketPriority, label="Priorité")
             origin = check.choice("source", source, TicketSource, label="Source")
         return cls(
-            workspace_id=workspace_id, client_id=client.id, sujet=sujet, description=description,
-            type_ticket=kind, priorite=priority, source=origin, ouvert_par=ouvert_par,
+            workspace_id=workspace_id,
+            client_id=client.id,
+            sujet=sujet,
+            description=description,
+            type_ticket=kind,
+            priorite=priority,
+            source=origin,
+            ouvert_par=ouvert_par,
         )
 
     @event(Opened)
     def __init__(
-        self, workspace_id: UUID, client_id: UUID, sujet: str, description: str,
-        type_ticket: TicketType, priorite: TicketPriority, source: TicketSource, ouvert_par: str,
+        self,
+        workspace_id: UUID,
+        client_id: UUID,
+        sujet: str,
+        description: str,
+        type_ticket: TicketType,
+        priorite: TicketPriority,
+        source: TicketSource,
+        ouvert_par: str,
     ) -> None:
         self.workspace_id = workspace_id
         self.client_id = client_id
@@ -89,8 +115,9 @@ class Ticket(CrmAggregate):
     @staticmethod
     def _check_text(texte: str) -> str:
         with FieldErrors() as check:
-            return check.text("texte", texte, label="Le message", required=True,
-                              max_length=MAX_BODY)
+            return check.text(
+                "texte", texte, label="Le message", required=True, max_length=MAX_BODY
+            )
 
     def reply(self, *, texte: str, auteur: str) -> UUID:
         """A public reply: the client sees it on the portal."""
