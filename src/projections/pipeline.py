@@ -71,7 +71,8 @@ class PipelineView(ReadModel):
             tracking,
             (
                 "INSERT INTO rm_opportunities (id, workspace_id, client_id, titre, montant_estime,"
-                " devise, etape, date_cloture_prevue, probabilite, owner_id, created_at, updated_at)"
+                " devise, etape, date_cloture_prevue, probabilite, owner_id, created_at,"
+                " updated_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     event.originator_id,
