@@ -99,11 +99,13 @@ def build_view(env: dict[str, str], name: str) -> ReadModel:
 
 def start_runner(env: dict[str, str], name: str) -> ProjectionRunner[Any, Any]:
     projection_class, view_class = PROJECTIONS[name]
+    # A runner reads one subscription and writes one transaction at a time: small pools.
+    runner_env = {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
     return ProjectionRunner(
         application_class=EventLog,
         projection_class=projection_class,
         view_class=view_class,
-        env=env,
+        env=runner_env,
     )
 
 

@@ -68,7 +68,7 @@ def load_settings() -> Settings:
         secret_key=_secret_key(data_dir),
         run_projections=_env("CRM_RUN_PROJECTIONS", "1") not in ("0", "false", "non"),
         run_jobs_in_process=not redis_url,
-        pool_size=int(_env("CRM_POOL_SIZE", "4")),
+        pool_size=int(_env("CRM_POOL_SIZE", "2")),
         migrations_dir=Path(_env("CRM_MIGRATIONS_DIR") or _default_migrations_dir()),
     )
 
