@@ -192,6 +192,29 @@ def users_create(email: str, password: str, role: str, nom: str, workspace_id: U
         click.echo(f"Compte créé : {email} ({role}), id {receipt.id}")
 
 
+@main.command(help="Exécute les tâches de fond (dramatiq) jusqu’à interruption.")
+@click.option("--threads", default=4, show_default=True, type=int)
+def worker(threads: int) -> None:
+    from web.jobs import running_worker  # noqa: PLC0415  (only this command consumes jobs)
+
+    with _container_for_worker() as container, running_worker(container.jobs, threads=threads):
+        click.echo(
+            f"Worker prêt ({threads} fils) sur {', '.join(container.jobs.actors) or '—'}."
+            " Ctrl-C pour arrêter."
+        )
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            click.echo("Arrêt du worker.")
+
+
+@contextmanager
+def _container_for_worker() -> Iterator[Container]:
+    with running_container(settings(), projections=False, worker=False) as container:
+        yield container
+
+
 @main.command(help="Applique les migrations des read models.")
 def migrate() -> None:
     with _container():

@@ -27,6 +27,7 @@ from projections.schema import apply_migrations
 from projections.tickets import TicketsView
 from projections.timeline import TimelineView
 from web.database import embedded_postgres, eventsourcing_env, normalise
+from web.jobs import Jobs, build_broker, running_worker
 from web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Container:
     support: SupportApplication
     log: EventLog
     views: dict[str, ReadModel]
+    jobs: Jobs
     runners: dict[str, ProjectionRunner[Any, Any]] = field(default_factory=dict)
 
     def view(self, name: str, kind: type[V]) -> V:
@@ -121,9 +123,17 @@ def database(settings: Settings) -> Iterator[str]:
 
 @contextmanager
 def running_container(
-    settings: Settings, *, projections: bool | None = None, conninfo: str | None = None
+    settings: Settings,
+    *,
+    projections: bool | None = None,
+    conninfo: str | None = None,
+    worker: bool | None = None,
 ) -> Iterator[Container]:
-    """Build everything for a process; runners start when `projections` is true."""
+    """Build everything for a process.
+
+    Projection runners start when `projections` is true (default: the settings);
+    an in-process job worker starts when `worker` is true (default: embedded mode).
+    """
     with ExitStack() as stack:
         if conninfo is None:
             conninfo = stack.enter_context(database(settings))
@@ -148,7 +158,7 @@ def running_container(
             else:
                 views[name] = build_view(env, name)
                 stack.callback(views[name].datastore.close)
-        yield Container(
+        container = Container(
             settings=settings,
             conninfo=conninfo,
             env=env,
@@ -157,5 +167,20 @@ def running_container(
             support=support,
             log=event_log,
             views=views,
+            jobs=Jobs(build_broker(settings)),
             runners=runners,
         )
+        declare_actors(container)
+        if settings.run_jobs_in_process if worker is None else worker:
+            stack.enter_context(running_worker(container.jobs))
+        yield container
+
+
+def declare_actors(container: Container) -> None:
+    """Declare the dramatiq actors of every feature on the container's broker.
+
+    Each outgoing side effect (a Stripe call, an e-mail) is an adapter function
+    wrapped here as an actor, so the web process, `crm worker` and the tests share
+    one list. The Stripe and mail features add theirs here.
+    """
+    del container
