@@ -28,9 +28,11 @@ def main(argv: list[str]) -> int:
         print("Lancez d’abord `npm ci` :", ", ".join(missing))
         return 1
     if "--check" in argv:
-        stale = [name for name, source in FILES.items()
-                 if not (VENDOR / name).exists() or not filecmp.cmp(source, VENDOR / name,
-                                                                     shallow=False)]
+        stale = [
+            name
+            for name, source in FILES.items()
+            if not (VENDOR / name).exists() or not filecmp.cmp(source, VENDOR / name, shallow=False)
+        ]
         if stale:
             print("Copies périmées dans src/web/static/vendor :", ", ".join(stale))
             return 1

@@ -6,6 +6,7 @@ its own database so they survive a restart without another service.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,27 +24,33 @@ def _seconds(value: int | timedelta | None) -> float | None:
 
 
 class LazyPool:
-    """An async pool opened on first use: the database may start after the app is built."""
+    """Async pools opened on first use, one per event loop.
+
+    The database may start after the app is built, and an async connection
+    belongs to the loop that opened it (tests run one loop per test client).
+    """
 
     def __init__(self, conninfo: Callable[[], str]) -> None:
         self._conninfo = conninfo
-        self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        self._pools: dict[int, AsyncConnectionPool[AsyncConnection[Any]]] = {}
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        if self._pool is None:
-            pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+        loop = id(asyncio.get_running_loop())
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = AsyncConnectionPool(
                 self._conninfo(), min_size=1, max_size=4, open=False, kwargs={"autocommit": True}
             )
             await pool.open()
-            self._pool = pool
-        async with self._pool.connection() as conn:
+            self._pools[loop] = pool
+        async with pool.connection() as conn:
             yield conn
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        pool = self._pools.pop(id(asyncio.get_running_loop()), None)
+        if pool is not None:
+            await pool.close()
 
 
 class PostgresStore(NamespacedStore):

@@ -41,7 +41,12 @@ class LoginResult(msgspec.Struct):
     csrfToken: str  # noqa: N815  (the API speaks the seeds' camelCase)
 
 
-def _client_ip(request: Request[Any, Any, Any]) -> str:
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    """The client's address; X-Forwarded-For only when a trusted proxy sets it."""
+    if container_of(request).settings.trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded.strip():
+            return forwarded.split(",")[0].strip()
     return request.client.host if request.client else "inconnu"
 
 
@@ -55,7 +60,7 @@ async def _authenticate(
 ) -> AuthenticatedUser | str | None:
     """The user, or a French refusal; None when throttled."""
     throttle = LoginThrottle(request.app.stores.get("throttle"))
-    ip = _client_ip(request)
+    ip = client_ip(request)
     if await throttle.blocked(email, ip):
         return None
     container = container_of(request)
