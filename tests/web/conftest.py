@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 
 from crm_core.context import acting_as
 from tests.conftest import settings_for
+from tests.support.services import create_database, drop_database
 from web.app import create_app
 from web.container import Container, running_container
 
@@ -19,12 +20,13 @@ BASE_URL = "https://crm.test"  # cookies are Secure: the client must speak https
 
 
 @pytest.fixture(scope="session")
-def web_container(
-    session_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Container]:
-    settings = settings_for(session_database, tmp_path_factory.mktemp("web"), trust_proxy=True)
+def web_container(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    # Its own database: two sets of projection runners must never share one.
+    conninfo = create_database(pg_admin)
+    settings = settings_for(conninfo, tmp_path_factory.mktemp("web"), trust_proxy=True)
     with running_container(settings, projections=True) as container:
         yield container
+    drop_database(pg_admin, conninfo)
 
 
 @pytest.fixture(scope="session")
