@@ -74,3 +74,13 @@ def test_a_command_that_changes_nothing_can_be_waited_for_too(
     container.wait(receipt.position, "clients", "timeline")
     detail = container.clients.get(workspace, client)
     assert detail is not None and detail.nom == "Martin"
+
+
+def test_a_name_typed_with_a_nul_byte_still_reaches_the_read_models(
+    container: Container, workspace: UUID
+) -> None:
+    receipt = container.sales.register_client(workspace, nom="Acme\x00 Corp", tags=("v\x00ip",))
+    container.wait(receipt.position, "clients", "timeline", timeout=5)
+    detail = container.clients.get(workspace, receipt.id)
+    assert detail is not None
+    assert (detail.nom, detail.tags) == ("Acme Corp", ["vip"])
