@@ -85,3 +85,15 @@ def test_a_profile_update_is_checked_like_a_creation(crm: WholeCrm, workspace: U
 def test_an_unknown_workspace_is_not_found(crm: WholeCrm) -> None:
     with refused(NotFoundError, "Espace de travail introuvable."):
         crm.update_workspace(uuid4(), nom="X")
+
+
+def test_a_siret_or_vat_number_pasted_with_a_line_break_is_cleaned(crm: WholeCrm) -> None:
+    workspace_id = crm.create_workspace(
+        nom="Atelier", siret="732 829 320\t00074\n", numero_tva="FR40303265045\n"
+    ).id
+    workspace = crm.repository.get(workspace_id)
+    assert (workspace.siret, workspace.numero_tva) == ("73282932000074", "FR40303265045")
+
+
+def test_a_siret_with_a_character_other_than_digits_and_spaces_is_invalid(crm: WholeCrm) -> None:
+    assert refused_fields(crm, siret="73282932000074\x00") == {"siret": BAD_SIRET}
