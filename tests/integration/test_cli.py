@@ -133,3 +133,19 @@ def test_events_tail_prints_the_last_events(crm: CliRunner) -> None:
     assert "StaffUser.Registered" in lines[0] and "StaffUser.Registered" in lines[1]
     result = run(crm, "events", "tail", "-n", "3")
     assert [line.split()[0] for line in result.output.splitlines()] == ["#1", "#2", "#3"]
+
+
+def test_projections_rebuild_replays_a_read_model_from_the_first_event(
+    crm: CliRunner, fresh_database: str
+) -> None:
+    user_id = create_user(crm, "lea@atelier.fr")
+    result = run(crm, "projections", "rebuild", "accounts")
+    assert result.exit_code == 0, result.output
+    assert "accounts reconstruite jusqu’à la position 2" in result.output
+    with psycopg.connect(fresh_database) as conn:
+        users = conn.execute("SELECT id, email, role FROM rm_users").fetchall()
+    assert users == [(user_id, "lea@atelier.fr", "admin")]
+    again = run(crm, "projections", "rebuild", "accounts")
+    assert "position 2" in again.output
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("SELECT count(*) FROM rm_users").fetchone() == (1,)
