@@ -89,4 +89,4 @@ def tell_story(container: Container, name: str, *, replies: int = 2) -> Story:
         support.assign(ws, ticket.id, admin)
         support.change_status(ws, ticket.id, "resolu")
         last = sales.archive_client(ws, client).position
-    return Story(ws, admin, client, deal, ticket.id, max(last, ticket.position))
+    return Story(ws, admin, client, deal, ticket.id, last)

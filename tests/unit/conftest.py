@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -27,6 +27,18 @@ class WholeCrm(AccountsApplication, SalesApplication, SupportApplication):
     application with all their commands plays that part, so a ticket can be
     assigned to a staff user and an opportunity owned by one.
     """
+
+
+@pytest.fixture
+def sales() -> SalesApplication:
+    """The sales area alone, on its own in-memory store."""
+    return SalesApplication()
+
+
+@pytest.fixture
+def ws() -> UUID:
+    """A tenant id for the sales-only tests (no Workspace record needed there)."""
+    return uuid4()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
@@ -12,16 +12,6 @@ from crm_core.sales.application import SalesApplication
 from crm_core.values import ActivityKind
 
 WHEN = datetime(2025, 3, 14, 10, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def sales() -> SalesApplication:
-    return SalesApplication()
-
-
-@pytest.fixture
-def ws() -> UUID:
-    return uuid4()
 
 
 @pytest.fixture

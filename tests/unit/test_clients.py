@@ -14,16 +14,6 @@ from crm_core.values import Address, ClientType
 from tests.unit.conftest import position, refused, stored_events
 
 
-@pytest.fixture
-def sales() -> SalesApplication:
-    return SalesApplication()
-
-
-@pytest.fixture
-def ws() -> UUID:
-    return uuid4()
-
-
 def register(sales: SalesApplication, ws: UUID, **fields: object) -> UUID:
     values: dict[str, object] = {"nom": "Boulangerie Martin", "email": "contact@martin.fr"}
     values.update(fields)

@@ -10,11 +10,6 @@ from crm_core.errors import InvalidInputError
 from crm_core.sales.application import SalesApplication
 
 
-@pytest.fixture
-def sales() -> SalesApplication:
-    return SalesApplication()
-
-
 def test_control_characters_are_dropped_from_names_tags_and_notes(
     sales: SalesApplication,
 ) -> None:

@@ -19,16 +19,6 @@ CLOSED = "Cette opportunité est clôturée : rouvrez-la avant de changer d’é
 
 
 @pytest.fixture
-def sales() -> SalesApplication:
-    return SalesApplication()
-
-
-@pytest.fixture
-def ws() -> UUID:
-    return uuid4()
-
-
-@pytest.fixture
 def client_id(sales: SalesApplication, ws: UUID) -> UUID:
     return sales.register_client(ws, nom="Martin SARL").id
 
