@@ -11,7 +11,9 @@ from uuid import UUID
 
 import click
 import msgspec
+from eventsourcing.utils import get_topic
 
+from crm_core.accounts.domainmodel import Workspace
 from crm_core.application import LOG_NAME
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
@@ -166,6 +168,18 @@ def users() -> None:
     pass
 
 
+def _first_workspace_id(container: Container) -> UUID | None:
+    """The first workspace created, read from the log itself.
+
+    Not from the accounts read model: no runner works in this process, so a
+    workspace created by the previous command may not be projected yet.
+    """
+    first = container.log.recorder.select_notifications(
+        start=1, limit=1, topics=[get_topic(Workspace.Created)]
+    )
+    return UUID(str(first[0].originator_id)) if first else None
+
+
 @users.command("create", help="Crée un compte (et l’espace de travail s’il n’y en a aucun).")
 @click.option("--email", required=True)
 @click.option("--password", required=True)
@@ -179,7 +193,7 @@ def users() -> None:
 def users_create(email: str, password: str, role: str, nom: str, workspace_id: UUID | None) -> None:
     with _container() as container, acting_as("system"):
         if workspace_id is None:
-            workspace_id = container.accounts_view.first_workspace_id()
+            workspace_id = _first_workspace_id(container)
         if workspace_id is None:
             workspace_id = container.accounts.create_workspace(nom="Mon espace").id
         receipt = container.accounts.register_user(
