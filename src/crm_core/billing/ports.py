@@ -102,3 +102,10 @@ class PaymentNotice(msgspec.Struct, frozen=True, kw_only=True):
     currency: str = ""
     amount_refunded: Decimal = Decimal(0)
     fully_refunded: bool = False
+
+
+class PaymentRef(msgspec.Struct, frozen=True):
+    """Which payment request of which workspace (what a lookup on the read side returns)."""
+
+    workspace_id: UUID
+    payment_request_id: UUID
