@@ -34,6 +34,7 @@ from crm_core.billing.ports import (
 from crm_core.errors import (
     ConcurrentChangeError,
     ConflictError,
+    InvalidInputError,
     NotFoundError,
     PaymentError,
     StripeNotConfiguredError,
@@ -236,7 +237,12 @@ class BillingApplication(CrmApplication):
 
     def test_stripe_connection(self, workspace_id: UUID, mode: str | None = None) -> str:
         """Ask Stripe who the key belongs to; returns the account's name."""
-        chosen = StripeMode(mode) if mode else None
+        try:
+            chosen = StripeMode(mode) if mode else None
+        except ValueError:
+            raise InvalidInputError(
+                {"mode": "Mode invalide (valeurs possibles : test, live)."}
+            ) from None
         return self._gateway(workspace_id, chosen).account_name()
 
     # --- payment links ------------------------------------------------------------
