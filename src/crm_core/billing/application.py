@@ -19,6 +19,7 @@ from crm_core.billing.domainmodel import (
     ProcessedStripeEvent,
     StripeSettings,
     mask,
+    parse_mode,
 )
 from crm_core.billing.money import to_minor_units
 from crm_core.billing.ports import (
@@ -34,7 +35,6 @@ from crm_core.billing.ports import (
 from crm_core.errors import (
     ConcurrentChangeError,
     ConflictError,
-    InvalidInputError,
     NotFoundError,
     PaymentError,
     StripeNotConfiguredError,
@@ -237,12 +237,7 @@ class BillingApplication(CrmApplication):
 
     def test_stripe_connection(self, workspace_id: UUID, mode: str | None = None) -> str:
         """Ask Stripe who the key belongs to; returns the account's name."""
-        try:
-            chosen = StripeMode(mode) if mode else None
-        except ValueError:
-            raise InvalidInputError(
-                {"mode": "Mode invalide (valeurs possibles : test, live)."}
-            ) from None
+        chosen = parse_mode(mode) if mode else None
         return self._gateway(workspace_id, chosen).account_name()
 
     # --- payment links ------------------------------------------------------------

@@ -20,6 +20,7 @@ from eventsourcing.domain import event
 
 from crm_core.aggregate import CrmAggregate
 from crm_core.billing.ports import CheckoutSession, NoticeKind, PaymentNotice, StripeMode
+from crm_core.checks import FieldErrors
 from crm_core.errors import InvalidInputError, OpportunityNotWonError, PaymentError
 from crm_core.ids import payment_request_id_for, stripe_event_record_id, stripe_settings_id_for
 from crm_core.sales.domainmodel import Opportunity
@@ -349,6 +350,12 @@ _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,247}$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]{8,250}$")
 
 
+def parse_mode(mode: str) -> StripeMode:
+    """'test' or 'live', or an InvalidInputError naming the field `mode`."""
+    with FieldErrors() as check:
+        return check.choice("mode", mode, StripeMode, label="Mode")
+
+
 def mode_of_secret_key(secret_key: str) -> StripeMode | None:
     match = _SECRET_KEY.match(secret_key)
     return StripeMode(match.group(2)) if match else None
@@ -405,28 +412,22 @@ class StripeSettings(CrmAggregate):
 
     @staticmethod
     def check_keys(mode: str, secret_key: str, webhook_secret: str) -> StripeMode:
-        # (S105 would read these French messages keyed by field name as passwords.)
-        with_errors: dict[str, str] = {}
-        try:
-            chosen = StripeMode(mode)
-        except ValueError:
-            raise InvalidInputError(
-                {"mode": "Mode invalide (valeurs possibles : test, live)."}
-            ) from None
-        key_mode = mode_of_secret_key(secret_key)
-        if key_mode is None:
-            with_errors["cle_secrete"] = (
-                "Clé secrète invalide : elle commence par sk_test_ ou sk_live_ "  # noqa: S105
-                "(ou rk_ pour une clé restreinte)."
-            )
-        elif key_mode is not chosen:
-            with_errors["cle_secrete"] = (
-                f"Cette clé est une clé {key_mode.value}, pas {chosen.value}."
-            )
-        if webhook_secret and not _WEBHOOK_SECRET.match(webhook_secret):
-            with_errors["secret_webhook"] = "Secret de webhook invalide : il commence par whsec_."  # noqa: S105
-        if with_errors:
-            raise InvalidInputError(with_errors)
+        with FieldErrors() as check:
+            chosen = parse_mode(mode)
+            key_mode = mode_of_secret_key(secret_key)
+            # (S105 reads these French messages keyed by field name as passwords.)
+            if key_mode is None:
+                check.add(
+                    "cle_secrete",
+                    "Clé secrète invalide : elle commence par sk_test_ ou sk_live_ "
+                    "(ou rk_ pour une clé restreinte).",
+                )
+            elif key_mode is not chosen:
+                check.add(
+                    "cle_secrete", f"Cette clé est une clé {key_mode.value}, pas {chosen.value}."
+                )
+            if webhook_secret and not _WEBHOOK_SECRET.match(webhook_secret):
+                check.add("secret_webhook", "Secret de webhook invalide : il commence par whsec_.")
         return chosen
 
     def save_keys(
@@ -459,12 +460,7 @@ class StripeSettings(CrmAggregate):
         self.hints[mode] = (secret_key_hint, webhook_secret_hint)
 
     def choose_mode(self, mode: str) -> None:
-        try:
-            chosen = StripeMode(mode)
-        except ValueError:
-            raise InvalidInputError(
-                {"mode": "Mode invalide (valeurs possibles : test, live)."}
-            ) from None
+        chosen = parse_mode(mode)
         if chosen not in self.sealed:
             raise PaymentError(
                 f"Enregistrez d’abord une clé secrète {chosen.value} avant d’activer ce mode."
