@@ -66,3 +66,23 @@ class AuthenticationError(DomainError):
 class AccountDisabledError(DomainError):
     def __init__(self) -> None:
         super().__init__("Ce compte est désactivé. Contactez un administrateur.")
+
+
+class PaymentError(DomainError):
+    """A payment request or a Stripe setting was refused by a business rule."""
+
+
+class StripeNotConfiguredError(PaymentError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Stripe n’est pas configuré : renseignez votre clé secrète dans "
+            "Paramètres › Paiements, puis réessayez."
+        )
+
+
+class PaymentGatewayError(PaymentError):
+    """Stripe refused the request (bad key, invalid amount...): retrying will not help."""
+
+
+class PaymentGatewayUnavailableError(PaymentGatewayError):
+    """Stripe could not be reached or answered too slowly: retrying later may help."""

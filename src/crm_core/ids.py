@@ -20,3 +20,18 @@ def user_id_for(email: str) -> UUID:
 def client_id_for(workspace_id: UUID, email: str) -> UUID:
     """One client per email address within a workspace."""
     return uuid5(CRM_NAMESPACE, f"client:{workspace_id}:{email.strip().lower()}")
+
+
+def payment_request_id_for(workspace_id: UUID, opportunity_id: UUID, kind: str) -> UUID:
+    """One payment request per opportunity and kind: a double click finds the same one."""
+    return uuid5(CRM_NAMESPACE, f"payment-request:{workspace_id}:{opportunity_id}:{kind}")
+
+
+def stripe_event_record_id(stripe_event_id: str) -> UUID:
+    """One record per Stripe event id: a redelivered webhook conflicts instead of counting twice."""
+    return uuid5(CRM_NAMESPACE, f"stripe-event:{stripe_event_id}")
+
+
+def stripe_settings_id_for(workspace_id: UUID) -> UUID:
+    """One Stripe settings record per workspace."""
+    return uuid5(CRM_NAMESPACE, f"stripe-settings:{workspace_id}")

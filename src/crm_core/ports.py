@@ -13,3 +13,15 @@ class PasswordHasher(Protocol):
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class SecretBox(Protocol):
+    """Seals secrets (API keys, passwords) so they are stored encrypted, never in clear.
+
+    `context` binds a sealed value to its place (workspace, field): a value moved
+    to another place does not open.
+    """
+
+    def seal(self, plaintext: str, *, context: str) -> str: ...
+
+    def open(self, sealed: str, *, context: str) -> str: ...

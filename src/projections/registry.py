@@ -8,6 +8,7 @@ from eventsourcing.projection import Projection
 
 from projections.accounts import AccountsProjection, AccountsView
 from projections.clients import ClientsProjection, ClientsView
+from projections.payments import PaymentsProjection, PaymentsView
 from projections.pipeline import PipelineProjection, PipelineView
 from projections.readmodel import ReadModel
 from projections.tickets import TicketsProjection, TicketsView
@@ -17,6 +18,7 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     AccountsProjection.name: (AccountsProjection, AccountsView),
     ClientsProjection.name: (ClientsProjection, ClientsView),
     PipelineProjection.name: (PipelineProjection, PipelineView),
+    PaymentsProjection.name: (PaymentsProjection, PaymentsView),
     TicketsProjection.name: (TicketsProjection, TicketsView),
     TimelineProjection.name: (TimelineProjection, TimelineView),
 }

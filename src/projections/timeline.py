@@ -15,6 +15,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from crm_core.billing.domainmodel import PaymentRequest
 from crm_core.sales.domainmodel import Activity, Client, Opportunity
 from crm_core.support.domainmodel import Ticket
 from crm_core.values import TicketStatus
@@ -159,6 +160,13 @@ class TimelineProjection(Projection[TimelineView]):
         Ticket.Opened,
         Ticket.Replied,
         Ticket.StatusChanged,
+        PaymentRequest.Requested,
+        PaymentRequest.CheckoutSessionCreated,
+        PaymentRequest.PaymentPending,
+        PaymentRequest.Paid,
+        PaymentRequest.Failed,
+        PaymentRequest.Expired,
+        PaymentRequest.Refunded,
     )
 
     @singledispatchmethod
@@ -304,5 +312,67 @@ class TimelineProjection(Projection[TimelineView]):
             event,
             "ticket_statut",
             lambda titre: f"Ticket « {titre} » {TICKET_STATUS_LABELS[event.vers.value].lower()}",
+            tracking,
+        )
+
+    # --- payments: the subject is the payment request, worded with its opportunity -----
+    @process_event.register
+    def _(self, event: PaymentRequest.Requested, tracking: Tracking) -> None:
+        # No entry yet: the link is announced when Stripe has made it.
+        self.view.write(
+            tracking, self.view.remember(event.originator_id, event.client_id, event.description)
+        )
+
+    @process_event.register
+    def _(self, event: PaymentRequest.CheckoutSessionCreated, tracking: Tracking) -> None:
+        amount = format_money(event.amount, event.currency)
+        self.view.add_about_subject(
+            event,
+            "lien_paiement_cree",
+            lambda titre: f"Lien de paiement créé pour « {titre} » ({amount})",
+            tracking,
+        )
+
+    @process_event.register
+    def _(self, event: PaymentRequest.PaymentPending, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event,
+            "paiement_en_attente",
+            lambda titre: f"Paiement en cours de traitement pour « {titre} »",
+            tracking,
+        )
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Paid, tracking: Tracking) -> None:
+        amount = format_money(event.amount, event.currency)
+        self.view.add_about_subject(
+            event,
+            "paiement_recu",
+            lambda titre: f"Paiement reçu : {amount} pour « {titre} »",
+            tracking,
+        )
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Failed, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event, "paiement_echoue", lambda titre: f"Paiement échoué pour « {titre} »", tracking
+        )
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Expired, tracking: Tracking) -> None:
+        self.view.add_about_subject(
+            event,
+            "paiement_expire",
+            lambda titre: f"Lien de paiement expiré pour « {titre} »",
+            tracking,
+        )
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Refunded, tracking: Tracking) -> None:
+        what = "Paiement remboursé" if event.fully else "Remboursement partiel"
+        self.view.add_about_subject(
+            event,
+            "paiement_rembourse",
+            lambda titre: f"{what} pour « {titre} » ({format_money(event.amount_refunded)})",
             tracking,
         )

@@ -21,6 +21,7 @@ from web.auth.identity import provide_staff
 from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
 from web.health import HealthController
+from web.payments import PaymentsController, StripeWebhookController
 from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
 from web.settings import settings as current_settings
@@ -33,7 +34,13 @@ STATIC = Path(__file__).with_name("static")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """Every controller of the app; each feature adds its own here."""
-    return [HealthController, AuthController, DashboardController]
+    return [
+        HealthController,
+        AuthController,
+        DashboardController,
+        StripeWebhookController,
+        PaymentsController,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:

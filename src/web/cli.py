@@ -18,7 +18,7 @@ from crm_core.application import LOG_NAME
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
 from projections.registry import PROJECTIONS
-from web.container import Container, running_container
+from web.container import Container, running_container, scheduled_jobs
 from web.settings import settings
 
 
@@ -211,7 +211,11 @@ def users_create(email: str, password: str, role: str, nom: str, workspace_id: U
 def worker(threads: int) -> None:
     from web.jobs import running_worker  # noqa: PLC0415  (only this command consumes jobs)
 
-    with _container_for_worker() as container, running_worker(container.jobs, threads=threads):
+    with (
+        _container_for_worker() as container,
+        running_worker(container.jobs, threads=threads),
+        scheduled_jobs(container),
+    ):
         click.echo(
             f"Worker prêt ({threads} fils) sur {', '.join(container.jobs.actors) or '—'}."
             " Ctrl-C pour arrêter."

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -14,12 +15,21 @@ from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
 from adapters.passwords import Argon2PasswordHasher
+from adapters.secrets import AesGcmSecretBox
+from adapters.stripe.gateway import StripeGateways
+from adapters.stripe.reconcile import reconcile_pending
+from adapters.stripe.webhooks import StripeWebhooks, WebhookSecret
 from crm_core.accounts.application import AccountsApplication
 from crm_core.application import LOG_NAME, EventLog
+from crm_core.billing.application import BillingApplication
+from crm_core.billing.domainmodel import mode_of_secret_key
+from crm_core.billing.ports import StripeCredentials
+from crm_core.errors import DomainError
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
 from projections.clients import ClientsView
+from projections.payments import PaymentsView
 from projections.pipeline import PipelineView
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
@@ -27,7 +37,7 @@ from projections.schema import apply_migrations
 from projections.tickets import TicketsView
 from projections.timeline import TimelineView
 from web.database import embedded_postgres, eventsourcing_env, normalise
-from web.jobs import Jobs, build_broker, running_worker
+from web.jobs import Jobs, build_broker, periodic, running_worker
 from web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,8 @@ class Container:
     accounts: AccountsApplication
     sales: SalesApplication
     support: SupportApplication
+    billing: BillingApplication
+    stripe_webhooks: StripeWebhooks
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
@@ -71,6 +83,27 @@ class Container:
     @property
     def accounts_view(self) -> AccountsView:
         return self.view("accounts", AccountsView)
+
+    @property
+    def payments(self) -> PaymentsView:
+        return self.view("payments", PaymentsView)
+
+    def webhook_secrets(self) -> list[WebhookSecret]:
+        """The secrets a Stripe delivery may be signed with: the environment's (any
+        workspace), then each workspace's stored ones (that workspace only)."""
+        found: list[WebhookSecret] = []
+        if self.settings.stripe_webhook_secret:
+            found.append(WebhookSecret(self.settings.stripe_webhook_secret))
+        for stored in self.payments.webhook_secrets():
+            try:
+                secret = self.billing.open_webhook_secret(
+                    stored.workspace_id, stored.mode, stored.sealed
+                )
+            except DomainError:
+                log.warning("Secret de webhook illisible pour l’espace %s", stored.workspace_id)
+                continue
+            found.append(WebhookSecret(secret, stored.workspace_id))
+        return found
 
     def wait(self, position: int, *names: str, timeout: float = 5.0) -> None:
         """Read-your-writes: block until the named read models reached `position`."""
@@ -145,7 +178,18 @@ def running_container(
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
         support = SupportApplication(env)
-        for app in (accounts, sales, support):
+        billing = BillingApplication(
+            env,
+            gateways=StripeGateways(
+                api_base=settings.stripe_api_base,
+                base_url=settings.base_url,
+                timeout_seconds=settings.stripe_timeout_seconds,
+                max_network_retries=settings.stripe_max_network_retries,
+            ),
+            secrets=AesGcmSecretBox(settings.encryption_key),
+            override=_stripe_override(settings),
+        )
+        for app in (accounts, sales, support, billing):
             stack.callback(app.close)
         run = settings.run_projections if projections is None else projections
         runners: dict[str, ProjectionRunner[Any, Any]] = {}
@@ -165,6 +209,12 @@ def running_container(
             accounts=accounts,
             sales=sales,
             support=support,
+            billing=billing,
+            stripe_webhooks=StripeWebhooks(
+                billing,
+                lookup=cast(PaymentsView, views["payments"]),
+                tolerance=settings.stripe_webhook_tolerance_seconds,
+            ),
             log=event_log,
             views=views,
             jobs=Jobs(build_broker(settings)),
@@ -173,7 +223,34 @@ def running_container(
         declare_actors(container)
         if settings.run_jobs_in_process if worker is None else worker:
             stack.enter_context(running_worker(container.jobs))
+            stack.enter_context(scheduled_jobs(container))
         yield container
+
+
+def _stripe_override(settings: Settings) -> StripeCredentials | None:
+    """STRIPE_SECRET_KEY (and STRIPE_WEBHOOK_SECRET) win over the stored keys."""
+    if not settings.stripe_secret_key:
+        return None
+    mode = mode_of_secret_key(settings.stripe_secret_key)
+    if mode is None:
+        msg = "STRIPE_SECRET_KEY doit commencer par sk_test_, sk_live_, rk_test_ ou rk_live_."
+        raise ValueError(msg)
+    return StripeCredentials(mode, settings.stripe_secret_key, settings.stripe_webhook_secret)
+
+
+@contextmanager
+def scheduled_jobs(container: Container) -> Iterator[None]:
+    """Enqueue the periodic jobs while the block runs: the in-process worker of the
+    embedded mode, or `crm worker` in production (each worker process enqueues; the
+    jobs are idempotent, so two workers enqueueing twice change nothing)."""
+    every = container.settings.stripe_reconcile_every_minutes * 60
+    with ExitStack() as stack:
+        if every > 0:
+            stack.enter_context(periodic(container.jobs, RECONCILE_ACTOR, every))
+        yield
+
+
+RECONCILE_ACTOR = "stripe.reconcile"
 
 
 def declare_actors(container: Container) -> None:
@@ -183,4 +260,17 @@ def declare_actors(container: Container) -> None:
     wrapped here as an actor, so the web process, `crm worker` and the tests share
     one list. The Stripe and mail features add theirs here.
     """
-    del container
+    settings = container.settings
+
+    def reconcile_stripe() -> None:
+        # Raises when Stripe was unreachable for some session: dramatiq retries with
+        # backoff; the sessions already settled are not asked again (idempotent).
+        report = reconcile_pending(
+            container.billing,
+            container.payments,
+            older_than=timedelta(minutes=settings.stripe_reconcile_after_minutes),
+            now=datetime.now(UTC),
+        )
+        log.info("Rapprochement Stripe : %s", report)
+
+    container.jobs.declare(RECONCILE_ACTOR, reconcile_stripe, max_retries=5)

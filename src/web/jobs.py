@@ -8,6 +8,7 @@ In the embedded mode a StubBroker and a dramatiq Worker run inside the process.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,3 +83,25 @@ def running_worker(jobs: Jobs, *, threads: int = 2) -> Iterator[dramatiq.Worker]
         yield worker
     finally:
         worker.stop()
+
+
+@contextmanager
+def periodic(jobs: Jobs, name: str, every_seconds: float) -> Iterator[None]:
+    """Enqueue actor `name` every `every_seconds` while the block runs (first after one
+    period). The job does the work on a worker; this thread only enqueues."""
+    stop = threading.Event()
+
+    def enqueue_forever() -> None:
+        while not stop.wait(every_seconds):
+            try:
+                jobs.send(name)
+            except Exception:  # a broker hiccup must not end the schedule
+                log.warning("Tâche périodique %s non mise en file", name, exc_info=True)
+
+    thread = threading.Thread(target=enqueue_forever, name=f"periodic-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -25,6 +25,8 @@ from crm_core.errors import (
     DomainError,
     InvalidInputError,
     NotFoundError,
+    PaymentGatewayError,
+    PaymentGatewayUnavailableError,
 )
 from projections.pagination import InvalidCursorError
 
@@ -52,6 +54,10 @@ def domain_status(error: DomainError) -> int:
         return HTTP_409_CONFLICT
     if isinstance(error, AuthenticationError | AccountDisabledError):
         return 401
+    if isinstance(error, PaymentGatewayUnavailableError):
+        return 503  # Stripe unreachable or too slow: retrying later may work
+    if isinstance(error, PaymentGatewayError):
+        return 502  # Stripe refused (bad key, amount below its minimum...)
     return HTTP_422_UNPROCESSABLE_ENTITY
 
 
@@ -67,6 +73,7 @@ _TITLES = {
     422: "Saisie invalide",
     429: "Trop de tentatives",
     500: "Erreur interne",
+    502: "Refus du service de paiement",
     503: "Service indisponible",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -32,6 +33,29 @@ class Settings:
     )
     pool_size: int = field(metadata={"doc": "Connections kept open per pool"})
     migrations_dir: Path = field(metadata={"doc": "Folder of the read-model SQL migrations"})
+    encryption_key: str = field(
+        repr=False, metadata={"doc": "AES-256 key (base64url) sealing stored secrets (Stripe keys)"}
+    )
+    stripe_secret_key: str = field(
+        repr=False, metadata={"doc": "Stripe secret key; overrides the keys stored per workspace"}
+    )
+    stripe_webhook_secret: str = field(
+        repr=False, metadata={"doc": "Stripe webhook signing secret (whsec_...), for any workspace"}
+    )
+    stripe_api_base: str = field(metadata={"doc": "Where the Stripe SDK reaches the API"})
+    stripe_timeout_seconds: float = field(metadata={"doc": "Timeout of one call to Stripe"})
+    stripe_max_network_retries: int = field(
+        metadata={"doc": "SDK retries of a failed call (same idempotency key)"}
+    )
+    stripe_webhook_tolerance_seconds: int = field(
+        metadata={"doc": "Oldest accepted webhook signature timestamp (replay protection)"}
+    )
+    stripe_reconcile_after_minutes: int = field(
+        metadata={"doc": "Age after which a pending Checkout session is checked with Stripe"}
+    )
+    stripe_reconcile_every_minutes: int = field(
+        metadata={"doc": "Period of the reconciliation job (0: never scheduled)"}
+    )
     cookie_secure: bool = field(
         default=True,
         metadata={"doc": "Mark cookies Secure (browsers accept them on http://localhost too)"},
@@ -56,13 +80,26 @@ def _default_migrations_dir() -> Path:
 
 def _secret_key(data_dir: Path) -> str:
     """The environment's key, or one generated once and kept in the data folder."""
-    from_env = _env("CRM_SECRET_KEY")
+    return _generated_once("CRM_SECRET_KEY", data_dir / "secret_key", secrets.token_urlsafe(48))
+
+
+def _encryption_key(data_dir: Path) -> str:
+    """CRM_ENCRYPTION_KEY, or a 256-bit key generated once in the data folder.
+
+    Losing this key makes the stored Stripe keys unreadable (they must be entered
+    again): in production, set it in the environment and back it up.
+    """
+    fresh = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return _generated_once("CRM_ENCRYPTION_KEY", data_dir / "encryption_key", fresh)
+
+
+def _generated_once(name: str, path: Path, fresh: str) -> str:
+    from_env = _env(name)
     if from_env:
         return from_env
-    path = data_dir / "secret_key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(fresh, encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
 
@@ -83,6 +120,15 @@ def load_settings() -> Settings:
         migrations_dir=Path(_env("CRM_MIGRATIONS_DIR") or _default_migrations_dir()),
         cookie_secure=_env("CRM_COOKIE_SECURE", "1") not in ("0", "false", "non"),
         trust_proxy=_env("CRM_TRUST_PROXY", "0") in ("1", "true", "oui"),
+        encryption_key=_encryption_key(data_dir),
+        stripe_secret_key=_env("STRIPE_SECRET_KEY"),
+        stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
+        stripe_api_base=_env("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+        stripe_timeout_seconds=float(_env("CRM_STRIPE_TIMEOUT_SECONDS", "10")),
+        stripe_max_network_retries=int(_env("CRM_STRIPE_MAX_NETWORK_RETRIES", "2")),
+        stripe_webhook_tolerance_seconds=int(_env("CRM_STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300")),
+        stripe_reconcile_after_minutes=int(_env("CRM_STRIPE_RECONCILE_AFTER_MINUTES", "30")),
+        stripe_reconcile_every_minutes=int(_env("CRM_STRIPE_RECONCILE_EVERY_MINUTES", "10")),
     )
 
 

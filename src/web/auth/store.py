@@ -7,6 +7,7 @@ its own database so they survive a restart without another service.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,11 +33,15 @@ class LazyPool:
 
     def __init__(self, conninfo: Callable[[], str]) -> None:
         self._conninfo = conninfo
-        self._pools: dict[int, AsyncConnectionPool[AsyncConnection[Any]]] = {}
+        # Keyed by the loop object itself, weakly: an id() could be reused by a new
+        # loop after the old one died, handing it a pool it cannot drive.
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncConnectionPool[AsyncConnection[Any]]
+        ] = weakref.WeakKeyDictionary()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
             pool = AsyncConnectionPool(
@@ -48,7 +53,7 @@ class LazyPool:
             yield conn
 
     async def close(self) -> None:
-        pool = self._pools.pop(id(asyncio.get_running_loop()), None)
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
             await pool.close()
 

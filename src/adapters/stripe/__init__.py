@@ -1,0 +1,1 @@
+"""Stripe: the PaymentGateway over the official SDK, incoming webhooks, reconciliation."""

@@ -1,0 +1,1 @@
+"""Billing: payment requests paid through Stripe Checkout, and the Stripe settings."""
