@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from threading import Event
 from typing import Any, ClassVar, LiteralString
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
@@ -19,6 +19,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from crm_core.application import LOG_NAME
 
 Statement = tuple[LiteralString | Composed, Sequence[Any] | dict[str, Any]]
+_READ_ATTEMPTS = 3
 
 
 class _Batch:
@@ -123,9 +124,18 @@ class ReadModel(PostgresTrackingRecorder):
             with batch.cursor.connection.cursor() as cursor:
                 cursor.execute(query, params, prepare=True)
                 return cursor.fetchall()
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, params, prepare=True)
-            return curs.fetchall()
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                    curs.execute(query, params, prepare=True)
+                    return curs.fetchall()
+            except (InterfaceError, OperationalError):
+                # A pooled connection broken by a server restart is discarded on
+                # failure (connections are not pinged first): try a fresh one.
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError  # pragma: no cover  (the loop returns or raises)
 
     def fetch_one(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()

@@ -25,7 +25,12 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    InterfaceError,
+    OperationalError,
+    Tracking,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import Environment
@@ -40,6 +45,7 @@ PAGE_SIZE = 500
 # How long the loop waits for a notification before looking again: bounds how long
 # `stop()` takes, and catches an event whose NOTIFY was missed (e.g. a reconnection).
 IDLE_WAIT_SECONDS = 0.5
+RECONNECT_WAIT_SECONDS = 2.0
 
 
 class BatchingProjectionRunner(Generic[V]):
@@ -80,22 +86,38 @@ class BatchingProjectionRunner(Generic[V]):
 
     def _run(self) -> None:
         try:
-            recorder = self._recorder
-            with recorder.datastore.get_connection() as listener:
-                # Listen before the first read: a NOTIFY sent while a page is being
-                # applied waits on this connection, so no new event goes unnoticed.
-                listener.execute(SQL("LISTEN {0}").format(Identifier(recorder.channel_name)))
-                position = self.view.max_tracking_id(self.app_name) or 0
-                while not self._stopping.is_set():
-                    position, full = self._apply_page(position)
-                    if not full:
-                        for _ in listener.notifies(timeout=IDLE_WAIT_SECONDS, stop_after=1):
-                            pass
+            while not self._stopping.is_set():
+                try:
+                    self._follow()
+                except (InterfaceError, OperationalError) as error:
+                    # The database went away (a restart, a failover). Each page commits
+                    # atomically with its position, so resuming from the tracked
+                    # position loses and doubles nothing.
+                    log.warning(
+                        "Projection %s : base injoignable (%s), nouvel essai dans %s s",
+                        self.projection.name,
+                        error,
+                        RECONNECT_WAIT_SECONDS,
+                    )
+                    self._stopping.wait(RECONNECT_WAIT_SECONDS)
         except BaseException as error:
             self._error = error
             log.exception("Projection %s arrêtée sur une erreur", self.projection.name)
         finally:
             self._stopping.set()
+
+    def _follow(self) -> None:
+        recorder = self._recorder
+        with recorder.datastore.get_connection() as listener:
+            # Listen before the first read: a NOTIFY sent while a page is being
+            # applied waits on this connection, so no new event goes unnoticed.
+            listener.execute(SQL("LISTEN {0}").format(Identifier(recorder.channel_name)))
+            position = self.view.max_tracking_id(self.app_name) or 0
+            while not self._stopping.is_set():
+                position, full = self._apply_page(position)
+                if not full:
+                    for _ in listener.notifies(timeout=IDLE_WAIT_SECONDS, stop_after=1):
+                        pass
 
     def _apply_page(self, position: int) -> tuple[int, bool]:
         """Apply the next page after `position`; return the new position and if it was full."""

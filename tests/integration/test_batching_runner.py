@@ -135,3 +135,26 @@ def test_events_of_one_page_see_what_the_page_wrote_before_them(
     assert sorted(kinds) == ["client_cree", "opportunite_creee", "opportunite_etape"]
     assert any("Site vitrine" in entry.description_texte for entry in page.items)
     sales.close()
+
+
+def test_a_runner_resumes_after_its_connections_are_cut(
+    env: dict[str, str], fresh_database: str
+) -> None:
+    sales = SalesApplication(env)
+    first = _register(sales, 2)
+    with BatchingProjectionRunner(
+        application_class=EventLog,
+        projection_class=ClientsProjection,
+        view_class=ClientsView,
+        env=env,
+    ) as runner:
+        runner.wait(first, timeout=10)
+        with psycopg.connect(fresh_database, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        last = _register(sales, 3)
+        runner.wait(last, timeout=15)
+    assert _count(fresh_database, "rm_clients") == 5
+    sales.close()
