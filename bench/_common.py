@@ -32,9 +32,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def arguments(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+def arguments(description: str, *, events: bool = False) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="Small sizes, for a smoke run.")
+    if events:
+        parser.add_argument("--events", type=int, default=0, help="Events to record.")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +130,11 @@ def all_together(env: dict[str, str], conninfo: str) -> dict[str, Any]:
         reset(env, name)
     targets = {name: last_of(conninfo, PROJECTIONS[name][0].topics) for name in PROJECTIONS}
     watch = Stopwatch()
-    runners = [start_runner(env, name) for name in PROJECTIONS]
-    try:
+    with ExitStack() as stack:
+        runners = [stack.enter_context(start_runner(env, name)) for name in PROJECTIONS]
         for runner in runners:
             wait_until(runner.view, targets[runner.projection.name][1])
         seconds = watch.elapsed
-    finally:
-        for runner in runners:
-            runner.__exit__(None, None, None)
     applied = sum(count for count, _ in targets.values())
     return {
         "runners": len(runners),
@@ -156,8 +154,8 @@ def row_counts(conninfo: str) -> dict[str, int]:
 
 
 def main() -> None:
-    args = arguments(__doc__ or "")
-    total = 10_000 if args.quick else 100_000
+    args = arguments(__doc__ or "", events=True)
+    total = args.events or (10_000 if args.quick else 100_000)
     library_projection = "pipeline"
     result: dict[str, Any] = {
         "benchmark": "projection catch-up",

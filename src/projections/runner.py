@@ -73,7 +73,6 @@ class BatchingProjectionRunner(Generic[V]):
         self._recorder = recorder
         self._page_size = page_size
         self._stopping = Event()
-        self._has_called_stop = False
         self._error: BaseException | None = None
         self._thread = Thread(
             target=self._run, name=f"projection-{projection_class.name}", daemon=True
@@ -143,7 +142,6 @@ class BatchingProjectionRunner(Generic[V]):
         return position, len(page) == self._page_size
 
     def stop(self) -> None:
-        self._has_called_stop = True
         self._stopping.set()
 
     def run_forever(self, timeout: float | None = None) -> None:
