@@ -285,8 +285,8 @@ def commands(conninfo: str, units: int, rounds: int) -> dict[str, Any]:
         "ratio_ours_over_bare_msgspec": round(ours / figures["bare_msgspec"]["commands_per_s"], 3),
         "target_ratio": 0.8,
         "what": "3 commands per client (register_client, open_opportunity, move_opportunity);"
-        " ours loads the client (duplicate check, then for the opportunity) and the"
-        " opportunity: 4 reads the bare saves do not make",
+        " ours loads the client to open the opportunity, then the opportunity and its client"
+        " to move it: 3 reads the bare saves do not make",
     }
 
 

@@ -9,17 +9,27 @@ from contextlib import contextmanager
 from threading import Event
 from typing import Any, ClassVar, LiteralString
 
+import msgspec
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
+from psycopg.types.json import Jsonb
 
 from crm_core.application import LOG_NAME
 
 Statement = tuple[LiteralString | Composed, Sequence[Any] | dict[str, Any]]
 _READ_ATTEMPTS = 3
+_JSON = msgspec.json.Encoder(decimal_format="string", uuid_format="canonical")
+
+
+def jsonb(value: Any) -> Jsonb:
+    """A jsonb parameter encoded by msgspec: Structs, UUIDs and decimals natively, in C
+    (psycopg's default, `json.dumps`, needs `to_builtins` first and is several times
+    slower: it showed in the clients projection's catch-up)."""
+    return Jsonb(value, dumps=_JSON.encode)
 
 
 class _Batch:
