@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crm_core.aggregate import CrmAggregate
 from crm_core.context import acting_as
 from crm_core.sales.domainmodel import Activity, Client, Opportunity
 from crm_core.support.domainmodel import Ticket
 from crm_core.values import Address
+
+# The test helpers that create and drop databases serve the benchmarks too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.services import create_database, drop_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -74,18 +77,11 @@ def machine(admin_url: str) -> dict[str, Any]:
 @contextmanager
 def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
     """A new database for the run, dropped afterwards whatever happens."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(admin_url)
-    params["dbname"] = name
+    conninfo = create_database(admin_url, prefix)
     try:
-        yield make_conninfo(**params)  # type: ignore[arg-type]
+        yield conninfo
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(admin_url, conninfo)
 
 
 def write_result(name: str, result: dict[str, Any]) -> None:
