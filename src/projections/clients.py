@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from crm_core.sales.domainmodel import Client
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor, like_pattern
-from projections.readmodel import ReadModel, topics_of
+from projections.readmodel import ReadModel, jsonb, topics_of
 
 
 class ContactRow(msgspec.Struct, frozen=True):
@@ -68,7 +68,7 @@ def _search_text(nom: str, email: str) -> str:
 
 
 def _contacts_json(client_contacts: Any) -> Jsonb:
-    return Jsonb([msgspec.to_builtins(contact) for contact in client_contacts])
+    return jsonb(list(client_contacts))
 
 
 class ClientsView(ReadModel):
@@ -89,7 +89,7 @@ class ClientsView(ReadModel):
                     event.type_client.value,
                     event.email,
                     event.telephone,
-                    Jsonb(msgspec.to_builtins(event.adresse)),
+                    jsonb(event.adresse),
                     event.adresse.ville,
                     list(event.tags),
                     event.owner_id,
@@ -113,7 +113,7 @@ class ClientsView(ReadModel):
                     event.type_client.value,
                     event.email,
                     event.telephone,
-                    Jsonb(msgspec.to_builtins(event.adresse)),
+                    jsonb(event.adresse),
                     event.adresse.ville,
                     list(event.tags),
                     event.owner_id,
@@ -139,7 +139,7 @@ class ClientsView(ReadModel):
     def upsert_contact(
         self, client_id: UUID, contact: Any, at: datetime, tracking: Tracking
     ) -> None:
-        entry = Jsonb(msgspec.to_builtins(contact))
+        entry = jsonb(contact)
         self.write(
             tracking,
             (

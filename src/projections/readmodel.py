@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from threading import Event
 from typing import Any, ClassVar, LiteralString
 
-from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
+import msgspec
+from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
+from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
+from psycopg.types.json import Jsonb
 
 from crm_core.application import LOG_NAME
 
 Statement = tuple[LiteralString | Composed, Sequence[Any] | dict[str, Any]]
+_READ_ATTEMPTS = 3
+_JSON = msgspec.json.Encoder(decimal_format="string", uuid_format="canonical")
+
+
+def jsonb(value: Any) -> Jsonb:
+    """A jsonb parameter encoded by msgspec: Structs, UUIDs and decimals natively, in C
+    (psycopg's default, `json.dumps`, needs `to_builtins` first and is several times
+    slower: it showed in the clients projection's catch-up)."""
+    return Jsonb(value, dumps=_JSON.encode)
+
+
+class _Batch:
+    """The open transaction of a batch and the last position it has seen."""
+
+    def __init__(self, cursor: Cursor[DictRow]) -> None:
+        self.cursor = cursor
+        self.tracking: Tracking | None = None
+        self.memo: dict[Any, Any] = {}
 
 
 class ReadModel(PostgresTrackingRecorder):
@@ -23,28 +46,106 @@ class ReadModel(PostgresTrackingRecorder):
 
     Write methods take the event's `tracking` and apply their statements and
     the tracking row in one transaction: an event is applied exactly once, and a
-    restarted runner resumes after the last tracked position.
+    restarted runner resumes after the last tracked position. Inside `batch()`
+    (the runner's catch-up), the statements of many events share one transaction
+    with the last event's tracking, which keeps the same guarantee.
     """
 
     #: The tables this read model owns; a rebuild empties exactly these.
     tables: ClassVar[tuple[str, ...]] = ()
 
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        # A read model is re-derivable from the durable event log, and its rows commit
+        # in the same transaction as its tracking position: if the server crashes
+        # before an asynchronous commit reaches the disk, rows and position are lost
+        # *together* and the runner replays those events. So the read model's own
+        # connections need not wait for the WAL flush at each commit (the event log's
+        # connections keep the server's synchronous commit). Set before the pool opens.
+        connect_kwargs = datastore.pool.kwargs
+        if isinstance(connect_kwargs, dict):
+            options = str(connect_kwargs.get("options", ""))
+            connect_kwargs["options"] = f"{options} -c synchronous_commit=off".strip()
+        # The runner's thread batches while web threads query the same object.
+        self._local = threading.local()
+
+    def _open_batch(self) -> _Batch | None:
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        return batch
+
+    def batch_memo(self) -> dict[Any, Any] | None:
+        """Scratch space of the open batch (None outside one).
+
+        Lets a read model recall what it wrote earlier in the batch without a round
+        trip to the database; it goes with the batch, committed or rolled back.
+        """
+        batch = self._open_batch()
+        return batch.memo if batch is not None else None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Apply the events processed in the block in one transaction.
+
+        Statements are pipelined (sent without waiting for each result); reads in
+        the block see the block's own writes. The tracking row of the last event
+        commits with the rows, or nothing does.
+        """
+        if self._open_batch() is not None:
+            msg = "Un lot est déjà ouvert pour ce read model."
+            raise RuntimeError(msg)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.pipeline(),
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            batch = _Batch(cursor)
+            self._local.batch = batch
+            try:
+                yield
+                if batch.tracking is not None:
+                    with conn.cursor() as tracking_cursor:
+                        self._insert_tracking(tracking_cursor, batch.tracking)
+            finally:
+                self._local.batch = None
+
     def write(self, tracking: Tracking, *statements: Statement) -> None:
-        with self.datastore.transaction(commit=True) as curs:
+        batch = self._open_batch()
+        if batch is not None:
             for query, params in statements:
-                curs.execute(SQL(query) if isinstance(query, str) else query, params, prepare=True)
-            self._insert_tracking(curs, tracking)
+                batch.cursor.execute(query, params, prepare=True)
+            batch.tracking = tracking
+            return
+        with self.datastore.transaction(commit=True) as cursor:
+            for query, params in statements:
+                cursor.execute(query, params, prepare=True)
+            self._insert_tracking(cursor, tracking)
 
     def track(self, tracking: Tracking) -> None:
         """Record that an event without effect on this read model was seen."""
-        self.insert_tracking(tracking)
+        self.write(tracking)
 
     def fetch_all(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[DictRow]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL(query) if isinstance(query, str) else query, params, prepare=True)
-            return curs.fetchall()
+        batch = self._open_batch()
+        if batch is not None:
+            # Within the batch's transaction, so an earlier event of the batch is seen.
+            with batch.cursor.connection.cursor() as cursor:
+                cursor.execute(query, params, prepare=True)
+                return cursor.fetchall()
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                    curs.execute(query, params, prepare=True)
+                    return curs.fetchall()
+            except (InterfaceError, OperationalError):
+                # A pooled connection broken by a server restart is discarded on
+                # failure (connections are not pinged first): try a fresh one.
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError  # pragma: no cover  (the loop returns or raises)
 
     def fetch_one(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()

@@ -78,8 +78,10 @@ class TimelineView(ReadModel):
             ),
         )
 
-    @staticmethod
-    def remember(subject_id: UUID, client_id: UUID, titre: str) -> Statement:
+    def remember(self, subject_id: UUID, client_id: UUID, titre: str) -> Statement:
+        memo = self.batch_memo()
+        if memo is not None:
+            memo[subject_id] = (client_id, titre)
         return (
             "INSERT INTO rm_timeline_subjects (id, client_id, titre) VALUES (%s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET titre = EXCLUDED.titre",
@@ -87,6 +89,11 @@ class TimelineView(ReadModel):
         )
 
     def subject(self, subject_id: UUID) -> tuple[UUID, str] | None:
+        memo = self.batch_memo()
+        if memo is not None and subject_id in memo:
+            # Remembered earlier in this batch: no round trip in the middle of the pipeline.
+            known: tuple[UUID, str] = memo[subject_id]
+            return known
         row = self.fetch_one(
             "SELECT client_id, titre FROM rm_timeline_subjects WHERE id = %s", (subject_id,)
         )

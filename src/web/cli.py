@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -29,6 +30,21 @@ def _container(*, projections: bool = False) -> Iterator[Container]:
             yield container
     except DomainError as error:
         raise click.ClickException(error.message) from None
+
+
+def _stop_on_sigterm() -> None:
+    """Leave on SIGTERM (what `docker stop` sends) as on Ctrl-C: through the cleanup.
+
+    Python's default SIGTERM ends the process at once, with no `finally` run: runners
+    and workers would not stop their threads nor return their connections. A second
+    SIGTERM during the cleanup ends the process the default way.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @click.group(help="CRM pour freelances et petites agences.")
@@ -91,6 +107,7 @@ def projections_status() -> None:
 
 @projections.command("run", help="Fait tourner les projections jusqu’à interruption (Ctrl-C).")
 def projections_run() -> None:
+    _stop_on_sigterm()
     with _container(projections=True) as container:
         click.echo(f"Projections en cours : {', '.join(container.runners)}. Ctrl-C pour arrêter.")
         try:
@@ -211,6 +228,7 @@ def users_create(email: str, password: str, role: str, nom: str, workspace_id: U
 def worker(threads: int) -> None:
     from web.jobs import running_worker  # noqa: PLC0415  (only this command consumes jobs)
 
+    _stop_on_sigterm()
     with (
         _container_for_worker() as container,
         running_worker(container.jobs, threads=threads),

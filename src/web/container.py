@@ -11,7 +11,6 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
 from adapters.passwords import Argon2PasswordHasher
@@ -33,6 +32,7 @@ from projections.payments import PaymentsView
 from projections.pipeline import PipelineView
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
+from projections.runner import BatchingProjectionRunner
 from projections.schema import apply_migrations
 from projections.tickets import TicketsView
 from projections.timeline import TimelineView
@@ -59,7 +59,7 @@ class Container:
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
-    runners: dict[str, ProjectionRunner[Any, Any]] = field(default_factory=dict)
+    runners: dict[str, BatchingProjectionRunner[Any]] = field(default_factory=dict)
 
     def view(self, name: str, kind: type[V]) -> V:
         return cast(V, self.views[name])
@@ -132,11 +132,11 @@ def build_view(env: dict[str, str], name: str) -> ReadModel:
     return cast(ReadModel, factory.tracking_recorder(view_class))
 
 
-def start_runner(env: dict[str, str], name: str) -> ProjectionRunner[Any, Any]:
+def start_runner(env: dict[str, str], name: str) -> BatchingProjectionRunner[Any]:
     projection_class, view_class = PROJECTIONS[name]
     # A runner reads one subscription and writes one transaction at a time: small pools.
     runner_env = {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
-    return ProjectionRunner(
+    return BatchingProjectionRunner(
         application_class=EventLog,
         projection_class=projection_class,
         view_class=view_class,
@@ -192,7 +192,7 @@ def running_container(
         for app in (accounts, sales, support, billing):
             stack.callback(app.close)
         run = settings.run_projections if projections is None else projections
-        runners: dict[str, ProjectionRunner[Any, Any]] = {}
+        runners: dict[str, BatchingProjectionRunner[Any]] = {}
         views: dict[str, ReadModel] = {}
         for name in PROJECTIONS:
             if run:

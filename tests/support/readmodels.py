@@ -21,12 +21,13 @@ def table_names() -> list[str]:
 
 
 def dump_tables(conninfo: str, tables: list[str] | None = None) -> Dump:
-    """Every row of the read-model tables, ordered by id."""
+    """Every row of the read-model tables, in a stable order (not every table has an id)."""
     with psycopg.connect(conninfo) as conn:
         return {
-            table: conn.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY id").format(sql.Identifier(table))
-            ).fetchall()
+            table: sorted(
+                conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))).fetchall(),
+                key=repr,
+            )
             for table in tables or table_names()
         }
 

@@ -9,7 +9,6 @@ from uuid import UUID
 from crm_core.accounts.domainmodel import StaffUser
 from crm_core.application import CrmApplication, Receipt, command
 from crm_core.errors import DuplicateError, InvalidInputError
-from crm_core.ids import client_id_for
 from crm_core.sales.domainmodel import Activity, Client, Opportunity
 from crm_core.values import Address
 
@@ -47,8 +46,8 @@ class SalesApplication(CrmApplication):
         notes: str = "",
     ) -> Receipt:
         self._check_owner(workspace_id, owner_id, "owner_id")
-        if email.strip() and self._exists(client_id_for(workspace_id, email)):
-            raise DuplicateError(_DUPLICATE_CLIENT)
+        # No read to look for a duplicate first: the id derives from the email, so the
+        # save of a second client with that email conflicts (one round trip saved).
         client = Client.register(
             workspace_id=workspace_id,
             nom=nom,

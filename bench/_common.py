@@ -1,0 +1,170 @@
+"""What every benchmark shares: the machine, a throwaway database, realistic events.
+
+Not a test helper: benchmarks print figures, they never assert on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from crm_core.aggregate import CrmAggregate
+from crm_core.context import acting_as
+from crm_core.sales.domainmodel import Activity, Client, Opportunity
+from crm_core.support.domainmodel import Ticket
+from crm_core.values import Address
+
+# The test helpers that create and drop databases serve the benchmarks too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.services import create_database, drop_database
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def arguments(description: str, *, events: bool = False) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="Small sizes, for a smoke run.")
+    if events:
+        parser.add_argument("--events", type=int, default=0, help="Events to record.")
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL),
+        help="A PostgreSQL server on which the bench may create and drop a database.",
+    )
+    return parser.parse_args()
+
+
+def machine(admin_url: str) -> dict[str, Any]:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        sync_row = conn.execute("SHOW synchronous_commit").fetchone()
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "postgresql": row[0] if row else "?",
+        "server_synchronous_commit": sync_row[0] if sync_row else "?",
+        "load_average_at_start": list(os.getloadavg()),
+        "note": "shared machine (other agents run on the same cores): compare ratios,"
+        " not absolute figures",
+    }
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new database for the run, dropped afterwards whatever happens."""
+    conninfo = create_database(admin_url, prefix)
+    try:
+        yield conninfo
+    finally:
+        drop_database(admin_url, conninfo)
+
+
+def write_result(name: str, result: dict[str, Any]) -> None:
+    text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(text + "\n", encoding="utf-8")
+
+
+def per_second(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+EVENTS_PER_UNIT = 10
+
+
+def client_unit(workspace_id: uuid.UUID, n: int) -> list[CrmAggregate]:
+    """One client's life, through the domain methods (validation included): 10 events.
+
+    Registered, ContactAdded; an activity; an opportunity opened, moved twice, won or
+    lost; a ticket opened, answered, resolved. Every projection finds work in it.
+    """
+    client = Client.register(
+        workspace_id=workspace_id,
+        nom=f"Société {n} SARL",
+        email=f"contact{n}@exemple.fr",
+        telephone="+33 1 23 45 67 89",
+        adresse=Address(rue=f"{n} rue de la Paix", code_postal="75002", ville="Paris"),
+        tags=("bench", f"lot{n % 7}"),
+        notes="Client de test du banc de mesure.",
+    )
+    client.add_contact(nom=f"Camille {n}", email=f"camille{n}@exemple.fr", fonction="CTO")
+    activity = Activity.log(
+        workspace_id=workspace_id,
+        client=client,
+        kind="appel",
+        sujet="Premier appel",
+        contenu="Besoin d’un site et d’une automatisation des factures.",
+        date_activite=datetime(2025, 3, 1, 10, 30, tzinfo=UTC) + timedelta(minutes=n),
+        duree_minutes=30,
+    )
+    opportunity = Opportunity.open(
+        workspace_id=workspace_id,
+        client=client,
+        titre=f"Refonte du site {n}",
+        montant_estime=Decimal("4800.00") + n,
+        date_cloture_prevue=date(2025, 6, 30),
+        probabilite=40,
+    )
+    opportunity.move_to("qualification", client=client)
+    opportunity.move_to("proposition", client=client)
+    if n % 3:
+        opportunity.move_to("gagne", client=client)
+    else:
+        opportunity.move_to("perdu", client=client, raison="Budget reporté")
+    ticket = Ticket.open(
+        workspace_id=workspace_id,
+        client=client,
+        sujet=f"Accès au portail {n}",
+        description="Je n’arrive pas à me connecter au portail.",
+    )
+    ticket.reply(texte="Nous regardons cela aujourd’hui.", auteur="staff")
+    ticket.change_status("resolu")
+    return [client, activity, opportunity, ticket]
+
+
+def generate(app: Any, events: int, *, workspaces: int = 5, batch_units: int = 200) -> int:
+    """Record about `events` realistic events with `app.save` in large batches."""
+    units = max(1, events // EVENTS_PER_UNIT)
+    workspace_ids = [uuid.uuid4() for _ in range(workspaces)]
+    with acting_as("user:bench"):
+        for start in range(0, units, batch_units):
+            aggregates: list[CrmAggregate] = []
+            for n in range(start, min(start + batch_units, units)):
+                aggregates.extend(client_unit(workspace_ids[n % workspaces], n))
+            app.save(*aggregates)
+    return units * EVENTS_PER_UNIT
