@@ -177,6 +177,7 @@ class PipelineView(ReadModel):
         q: str = "",
         limit: int = 50,
         cursor: str | None = None,
+        owner_id: UUID | None = None,
     ) -> Page[OpportunityRow]:
         limit = clamp_limit(limit)
         order_expr = _SORT_SQL.get(sort, _SORT_SQL["maj"])
@@ -188,6 +189,9 @@ class PipelineView(ReadModel):
         if client_id is not None:
             where.append("o.client_id = %(client)s")
             params["client"] = client_id
+        if owner_id is not None:
+            where.append("o.owner_id = %(owner)s")
+            params["owner"] = owner_id
         if q.strip():
             where.append("lower(o.titre) LIKE %(q)s")
             params["q"] = like_pattern(q)
