@@ -238,7 +238,8 @@ def _error_key(item: dict[str, Any]) -> str:
         return path[1]
     if key == "data" or not key:
         return "corps"
-    return key
+    # Query parameters are reported by their Python name; the API speaks camelCase.
+    return _camel(key) if item.get("source") in ("query", "path") else key
 
 
 def api_validation_error_handler(
