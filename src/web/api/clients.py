@@ -28,6 +28,7 @@ from web.api.common import (
     keep,
     liste,
     paginate,
+    printable_body,
     query_text,
 )
 from web.auth.identity import Staff
@@ -301,6 +302,7 @@ class ClientsController(Controller):
 
     @post(sync_to_thread=True, summary="Crée un client", responses=WRITE_ERRORS)
     def create_client(self, staff: Staff, container: Container, data: NouveauClient) -> FicheClient:
+        printable_body(data)
         owner_id = staff.id if isinstance(data.owner_id, UnsetType) else data.owner_id
         _check_owner_change(staff, owner_id)
         with staff.acting(), api_fields(owner_id="ownerId", **ADDRESS_FIELDS):
@@ -357,6 +359,7 @@ class ClientsController(Controller):
     def patch_client(
         self, staff: Staff, container: Container, client_id: UUID, data: ModificationClient
     ) -> FicheClient:
+        printable_body(data)
         return self._update(staff, container, client_id, data)
 
     @put(
@@ -369,6 +372,7 @@ class ClientsController(Controller):
     def put_client(
         self, staff: Staff, container: Container, client_id: UUID, data: NouveauClient
     ) -> FicheClient:
+        printable_body(data)
         full = ModificationClient(
             nom=data.nom,
             type=data.type,
@@ -436,6 +440,7 @@ class ClientsController(Controller):
     def add_contact(
         self, staff: Staff, container: Container, client_id: UUID, data: ContactSaisi
     ) -> Contact:
+        printable_body(data)
         writable_client(container, staff, client_id)
         with staff.acting(), api_fields():
             receipt = container.sales.add_contact(
@@ -463,6 +468,7 @@ class ClientsController(Controller):
         contact_id: UUID,
         data: ContactSaisi,
     ) -> Contact:
+        printable_body(data)
         writable_client(container, staff, client_id)
         with staff.acting(), api_fields():
             receipt = container.sales.update_contact(
@@ -541,6 +547,7 @@ class ClientsController(Controller):
     def log_activity(
         self, staff: Staff, container: Container, client_id: UUID, data: NouvelleActivite
     ) -> EvenementTimeline:
+        printable_body(data)
         writable_client(container, staff, client_id)
         with staff.acting(), api_fields():
             receipt = container.sales.log_activity(

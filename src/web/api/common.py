@@ -107,12 +107,39 @@ def query_text(field: str, value: str | None) -> str:
     """A free-text query parameter, refused when PostgreSQL could not hold it."""
     text = (value or "").strip()
     if _UNPRINTABLE.search(text):
-        raise InvalidInputError({field: "Ce texte contient des caractères non autorisés."})
+        raise InvalidInputError({field: UNPRINTABLE_TEXT})
     if len(text) > MAX_QUERY_TEXT:
         raise InvalidInputError(
             {field: f"La recherche ne doit pas dépasser {MAX_QUERY_TEXT} caractères."}
         )
     return text
+
+
+UNPRINTABLE_TEXT = "Ce texte contient des caractères non autorisés."
+
+
+def printable_body(data: msgspec.Struct, prefix: str = "") -> None:
+    """Refuse a body whose text holds control characters or lone surrogates.
+
+    PostgreSQL cannot store them: recorded in an event, such a text would stop
+    the read models that apply it. (The domain also drops them; this answers
+    the API caller with a field message first.)
+    """
+    errors: dict[str, str] = {}
+    for field in msgspec.structs.fields(data):
+        value = getattr(data, field.name)
+        name = f"{prefix}{field.encode_name}"
+        texts = value if isinstance(value, list) else [value]
+        for text in texts:
+            if isinstance(text, str) and _UNPRINTABLE.search(text):
+                errors[name] = UNPRINTABLE_TEXT
+            elif isinstance(text, msgspec.Struct):
+                try:
+                    printable_body(text, f"{name}.")
+                except InvalidInputError as nested:
+                    errors.update(nested.errors)
+    if errors:
+        raise InvalidInputError(errors)
 
 
 def _camel(key: str) -> str:
@@ -188,6 +215,10 @@ _TYPES = {
     "array": "une liste",
     "null": "null",
     "float": "un nombre",
+    "uuid": "un identifiant (UUID)",
+    "decimal": "un nombre décimal",
+    "date": "une date (AAAA-MM-JJ)",
+    "datetime": "une date et heure (ISO 8601, avec fuseau horaire)",
 }
 _MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (

@@ -26,6 +26,7 @@ from web.api.common import (
     api_fields,
     cursor_of_this_query,
     keep,
+    printable_body,
     query_text,
     unknown_client,
 )
@@ -234,6 +235,7 @@ class OpportunitesController(Controller):
     def create_opportunity(
         self, staff: Staff, container: Container, data: NouvelleOpportunite
     ) -> Opportunite:
+        printable_body(data)
         owner_id = staff.id if isinstance(data.owner_id, UnsetType) else data.owner_id
         with staff.acting(), api_fields(**OPPORTUNITY_FIELDS), unknown_client():
             receipt = container.sales.open_opportunity(
@@ -278,6 +280,7 @@ class OpportunitesController(Controller):
         opportunity_id: UUID,
         data: ModificationOpportunite,
     ) -> Opportunite:
+        printable_body(data)
         current = load_opportunity(container, staff, opportunity_id)
         amount = keep(
             data.montant_estime,

@@ -24,6 +24,7 @@ from web.api.common import (
     cursor_of_this_query,
     liste,
     paginate,
+    printable_body,
     query_text,
     unknown_client,
 )
@@ -179,6 +180,7 @@ class TicketsController(Controller):
     def create_ticket(
         self, staff: Staff, container: Container, data: NouveauTicket
     ) -> TicketDetail:
+        printable_body(data)
         with staff.acting(), api_fields(), unknown_client():
             receipt = container.support.open_ticket(
                 staff.workspace_id,
@@ -214,6 +216,7 @@ class TicketsController(Controller):
     def patch_ticket(
         self, staff: Staff, container: Container, ticket_id: UUID, data: ModificationTicket
     ) -> TicketDetail:
+        printable_body(data)
         load_ticket(container, staff, ticket_id)
         ws = staff.workspace_id
         support = container.support
@@ -263,6 +266,7 @@ class TicketsController(Controller):
     def reply(
         self, staff: Staff, container: Container, ticket_id: UUID, data: NouvelleReponse
     ) -> MessageTicket:
+        printable_body(data)
         load_ticket(container, staff, ticket_id)
         command = container.support.add_internal_note if data.interne else container.support.reply
         with staff.acting(), api_fields():
