@@ -289,3 +289,26 @@ def test_another_workspace_s_opportunity_is_not_found(
     assert api.get("/api/opportunites").json()["total"] == 0
     assert api.get("/api/pipeline").json()["colonnes"][0]["nombre"] == 0
     assert theirs.get(f"/api/opportunites/{secret}").json()["titre"] == "Contrat secret"
+
+
+@pytest.mark.parametrize("tri", ["maj", "titre", "client", "montant", "etape", "cloture"])
+@pytest.mark.parametrize("ordre", ["asc", "desc"])
+def test_every_sort_pages_through_every_opportunity_once(
+    client_as: ClientAs, tri: str, ordre: str
+) -> None:
+    api = client_as("commercial")
+    clients = [new_client(api, name)["id"] for name in ("Zèbre", "abeille")]
+    ids = {
+        new_opportunity(
+            api,
+            clients[i % 2],
+            f"Affaire {i % 3}",
+            montantEstime=None if i % 4 == 0 else str(100 * (i % 3)),
+            dateCloturePrevue=None if i % 3 == 0 else f"2025-0{1 + i % 2}-15",
+            etapePipeline=["prospect", "negociation"][i % 2],
+        )["id"]
+        for i in range(7)
+    }
+    seen = walk(api, f"/api/opportunites?tri={tri}&ordre={ordre}", 2)
+    assert [o["id"] for o in seen if o["id"] in ids] == [o["id"] for o in seen]
+    assert len(seen) == len(ids) == len({o["id"] for o in seen})
