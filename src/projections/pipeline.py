@@ -44,16 +44,20 @@ class StageColumn(msgspec.Struct, frozen=True):
 
 
 SortKey = Literal["titre", "client", "montant", "etape", "cloture", "maj"]
-# Each sort key is a text expression whose text order is the intended order, so
-# one keyset cursor (key, id) pages through any sort.
-_SORT_SQL: dict[str, str] = {
-    "titre": "lower(o.titre)",
-    "client": "lower(COALESCE(c.nom, ''))",
-    "montant": "to_char(COALESCE(o.montant_estime, 0), 'FM000000000000.00')",
-    "etape": "lpad(array_position(ARRAY['prospect','qualification','proposition',"
-    "'negociation','gagne','perdu'], o.etape)::text, 2, '0')",
-    "cloture": "COALESCE(o.date_cloture_prevue::text, '9999-12-31')",
-    "maj": "to_char(o.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+# Each sort key is an expression on the row's own types, with the type its cursor
+# value is cast back to: one keyset cursor (key, id) pages through any sort, and
+# the indexes of migration 0650 serve the sorts on the opportunity's own columns.
+_SORT_SQL: dict[str, tuple[str, str]] = {
+    "titre": ("lower(o.titre)", "text"),
+    "client": ("lower(COALESCE(c.nom, ''))", "text"),
+    "montant": ("COALESCE(o.montant_estime, 0)", "numeric"),
+    "etape": (
+        "array_position(ARRAY['prospect','qualification','proposition',"
+        "'negociation','gagne','perdu'], o.etape)",
+        "integer",
+    ),
+    "cloture": ("COALESCE(o.date_cloture_prevue, DATE '9999-12-31')", "date"),
+    "maj": ("o.updated_at", "timestamptz"),
 }
 _COLUMNS = (
     "o.id, o.workspace_id, o.client_id, COALESCE(c.nom, '') AS client_nom, o.titre,"
@@ -61,6 +65,10 @@ _COLUMNS = (
     " o.raison_perte, o.created_at, o.updated_at, o.won_at"
 )
 _FROM = "rm_opportunities o LEFT JOIN rm_clients c ON c.id = o.client_id"
+
+
+def _cursor_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
 
 
 class PipelineView(ReadModel):
@@ -145,11 +153,15 @@ class PipelineView(ReadModel):
                 params,
             )
         }
+        # Per stage, the newest cards straight from the board index (no window over
+        # the workspace's every opportunity).
+        params["stages"] = [stage.value for stage in Stage]
         rows = self.fetch_all(
-            f"SELECT {_COLUMNS} FROM ("  # type: ignore[arg-type]
-            "  SELECT o.*, row_number() OVER (PARTITION BY etape ORDER BY updated_at DESC, id)"
-            f"   AS rank FROM rm_opportunities o WHERE workspace_id = %(ws)s {owner_filter}"
-            ") o LEFT JOIN rm_clients c ON c.id = o.client_id WHERE o.rank <= %(limit)s"
+            f"SELECT {_COLUMNS} FROM unnest(%(stages)s::text[]) AS s(etape)"  # type: ignore[arg-type]
+            " CROSS JOIN LATERAL (SELECT * FROM rm_opportunities o"
+            f"  WHERE o.workspace_id = %(ws)s AND o.etape = s.etape {owner_filter}"
+            "  ORDER BY o.updated_at DESC, o.id LIMIT %(limit)s) o"
+            " LEFT JOIN rm_clients c ON c.id = o.client_id"
             " ORDER BY o.updated_at DESC, o.id",
             params,
         )
@@ -177,9 +189,10 @@ class PipelineView(ReadModel):
         q: str = "",
         limit: int = 50,
         cursor: str | None = None,
+        owner_id: UUID | None = None,
     ) -> Page[OpportunityRow]:
         limit = clamp_limit(limit)
-        order_expr = _SORT_SQL.get(sort, _SORT_SQL["maj"])
+        order_expr, key_type = _SORT_SQL.get(sort, _SORT_SQL["maj"])
         where = ["o.workspace_id = %(ws)s"]
         params: dict[str, Any] = {"ws": workspace_id, "limit": limit + 1}
         if etape:
@@ -188,6 +201,9 @@ class PipelineView(ReadModel):
         if client_id is not None:
             where.append("o.client_id = %(client)s")
             params["client"] = client_id
+        if owner_id is not None:
+            where.append("o.owner_id = %(owner)s")
+            params["owner"] = owner_id
         if q.strip():
             where.append("lower(o.titre) LIKE %(q)s")
             params["q"] = like_pattern(q)
@@ -199,7 +215,10 @@ class PipelineView(ReadModel):
         direction = "DESC" if descending else "ASC"
         comparator = "<" if descending else ">"
         if after is not None:
-            where.append(f"(({order_expr}), o.id) {comparator} (%(after_key)s, %(after_id)s::uuid)")
+            where.append(
+                f"(({order_expr}), o.id) {comparator}"
+                f" (%(after_key)s::{key_type}, %(after_id)s::uuid)"
+            )
             params["after_key"], params["after_id"] = after
         rows = self.fetch_all(
             f"SELECT {_COLUMNS}, ({order_expr}) AS sort_key FROM {_FROM}"  # type: ignore[arg-type]
@@ -210,7 +229,7 @@ class PipelineView(ReadModel):
         page_rows = rows[:limit]
         items = [msgspec.convert(row, OpportunityRow, strict=False) for row in page_rows]
         next_cursor = (
-            encode_cursor(page_rows[-1]["sort_key"], page_rows[-1]["id"])
+            encode_cursor(_cursor_value(page_rows[-1]["sort_key"]), page_rows[-1]["id"])
             if len(rows) > limit
             else None
         )

@@ -126,6 +126,15 @@ class TicketsView(ReadModel):
             ),
         )
 
+    def change_priority(self, event: Ticket.PriorityChanged, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_tickets SET priorite = %s, updated_at = %s WHERE id = %s",
+                (event.vers.value, event.timestamp, event.originator_id),
+            ),
+        )
+
     # --- queries ----------------------------------------------------------------
     def search(
         self,
@@ -213,6 +222,7 @@ class TicketsProjection(Projection[TicketsView]):
         Ticket.NoteAdded,
         Ticket.Assigned,
         Ticket.StatusChanged,
+        Ticket.PriorityChanged,
     )
 
     @singledispatchmethod
@@ -238,3 +248,7 @@ class TicketsProjection(Projection[TicketsView]):
     @process_event.register
     def _(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
         self.view.change_status(event, tracking)
+
+    @process_event.register
+    def _(self, event: Ticket.PriorityChanged, tracking: Tracking) -> None:
+        self.view.change_priority(event, tracking)

@@ -150,6 +150,15 @@ class TimelineView(ReadModel):
         )
         return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
 
+    def get(self, workspace_id: UUID, entry_id: str) -> TimelineEntry | None:
+        """One entry by its id ("<aggregate id>:<version>")."""
+        row = self.fetch_one(
+            "SELECT id, client_id, type_evenement, reference_id, description_texte,"
+            " date_evenement, auteur FROM rm_timeline WHERE id = %s AND workspace_id = %s",
+            (entry_id, workspace_id),
+        )
+        return msgspec.convert(row, TimelineEntry) if row else None
+
 
 class TimelineProjection(Projection[TimelineView]):
     name = "timeline"

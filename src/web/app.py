@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from litestar.stores.base import NamespacedStore
 from litestar.stores.redis import RedisStore
 from litestar.types import ControllerRouterHandler
 
+from web.api import api_handlers
 from web.auth.identity import provide_staff
 from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
@@ -40,6 +43,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         DashboardController,
         StripeWebhookController,
         PaymentsController,
+        *api_handlers(),
     ]
 
 
@@ -62,6 +66,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Handlers run the synchronous read models in threads that mostly wait on
+        # PostgreSQL: the loop's default executor (cores + 4 threads) would queue
+        # concurrent requests behind a handful of them.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="crm-web")
+        )
         with ExitStack() as stack:
             if "container" not in holder:
                 holder["container"] = stack.enter_context(running_container(chosen))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import ClassVar
 from uuid import UUID
 
 import pytest
@@ -34,6 +35,31 @@ def app(web_container: Container) -> Litestar:
     return create_app(web_container.settings, container=web_container)
 
 
+class OwnAppClient(TestClient[Litestar]):
+    """A test client with an app no other open client uses.
+
+    Litestar keeps one lifespan state per app (its event emitter): two test
+    clients open at once on one app swap that state, and closing the first then
+    waits forever. Each open client therefore borrows an app of its own; closed,
+    it gives the app back for the next one.
+    """
+
+    _free: ClassVar[list[Litestar]] = []
+
+    @classmethod
+    def open(cls, container: Container) -> OwnAppClient:
+        app = cls._free.pop() if cls._free else create_app(container.settings, container=container)
+        client = cls(app, base_url=BASE_URL)
+        client.__enter__()
+        return client
+
+    def __exit__(self, *args: object) -> None:
+        try:
+            super().__exit__(*args)
+        finally:
+            OwnAppClient._free.append(self.app)
+
+
 class Tenant:
     """A fresh workspace with one user per role, and a way to log in as each."""
 
@@ -62,8 +88,7 @@ class Tenant:
 
     def client(self, role: str | None = None) -> TestClient[Litestar]:
         """A test client, logged in as `role` (with its CSRF header set) when given."""
-        client: TestClient[Litestar] = TestClient(self.app, base_url=BASE_URL)
-        client.__enter__()
+        client: TestClient[Litestar] = OwnAppClient.open(self.container)
         # Each client its own address, so the per-IP login limit of one test never
         # spills into another (the app trusts X-Forwarded-For in these tests).
         Tenant._clients += 1

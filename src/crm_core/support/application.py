@@ -77,3 +77,9 @@ class SupportApplication(CrmApplication):
         ticket = self._ticket(workspace_id, ticket_id)
         ticket.change_status(statut)
         return Receipt(ticket.id, self._commit(ticket))
+
+    @command
+    def change_priority(self, workspace_id: UUID, ticket_id: UUID, priorite: str) -> Receipt:
+        ticket = self._ticket(workspace_id, ticket_id)
+        ticket.change_priority(priorite)
+        return Receipt(ticket.id, self._commit(ticket))

@@ -45,6 +45,10 @@ class Ticket(CrmAggregate):
         de: TicketStatus
         vers: TicketStatus
 
+    class PriorityChanged(CrmAggregate.Event):
+        de: TicketPriority
+        vers: TicketPriority
+
     @classmethod
     def open(
         cls,
@@ -162,3 +166,15 @@ class Ticket(CrmAggregate):
     @event(StatusChanged)
     def _change_status(self, de: TicketStatus, vers: TicketStatus) -> None:
         self.statut = vers
+
+    def change_priority(self, priorite: str) -> None:
+        with FieldErrors() as check:
+            target = check.choice("priorite", priorite, TicketPriority, label="Priorité")
+        if target is self.priorite:
+            return
+        self._ensure_not_closed()
+        self._change_priority(de=self.priorite, vers=target)
+
+    @event(PriorityChanged)
+    def _change_priority(self, de: TicketPriority, vers: TicketPriority) -> None:
+        self.priorite = vers

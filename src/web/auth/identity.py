@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
+from anyio import to_thread
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -15,6 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from crm_core.context import ActionContext, acting_as, user_actor
 from crm_core.values import Role
+from projections.accounts import UserRow
 from web.auth.permissions import ROLE_LABELS, Permission, can_write_client, has
 from web.container import Container
 
@@ -47,39 +49,70 @@ class Staff(msgspec.Struct, frozen=True):
             yield action
 
 
-def staff_from_connection(connection: ASGIConnection[Any, Any, Any, Any]) -> Staff | None:
-    """The staff member of the session, or None (no session, unknown or disabled user)."""
-    cached = connection.scope.get("state", {}).get("crm_staff")
-    if isinstance(cached, Staff):
-        return cached
+_NOBODY = object()  # remembered in the scope: this request has no valid staff session
+
+
+def _session_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> UUID | None:
     session = connection.scope.get("session") or {}
     raw_id = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
     if not raw_id:
         return None
     try:
-        user_id = UUID(str(raw_id))
+        return UUID(str(raw_id))
     except ValueError:
         return None
-    container: Container = connection.app.state.container
-    row = container.accounts_view.user(user_id)
-    if row is None or row.disabled:
-        return None
-    staff = Staff(row.id, row.workspace_id, row.email, row.nom, Role(row.role))
-    connection.scope.setdefault("state", {})["crm_staff"] = staff
+
+
+def _remember(connection: ASGIConnection[Any, Any, Any, Any], row: UserRow | None) -> Staff | None:
+    staff = (
+        None
+        if row is None or row.disabled
+        else Staff(row.id, row.workspace_id, row.email, row.nom, Role(row.role))
+    )
+    connection.scope.setdefault("state", {})["crm_staff"] = staff or _NOBODY
     return staff
 
 
-def staff_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def staff_from_connection(connection: ASGIConnection[Any, Any, Any, Any]) -> Staff | None:
+    """The staff member of the session, or None (no session, unknown or disabled user).
+
+    Synchronous: for code already off the event loop (pages run in threads). On
+    the loop, guards use `resolve_staff`, which reads the account in a thread.
+    """
+    cached = connection.scope.get("state", {}).get("crm_staff")
+    if cached is not None:
+        return cached if isinstance(cached, Staff) else None
+    user_id = _session_user_id(connection)
+    if user_id is None:
+        return None
+    container: Container = connection.app.state.container
+    return _remember(connection, container.accounts_view.user(user_id))
+
+
+async def resolve_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> Staff | None:
+    """`staff_from_connection` without blocking the event loop on the database."""
+    cached = connection.scope.get("state", {}).get("crm_staff")
+    if cached is not None:
+        return cached if isinstance(cached, Staff) else None
+    user_id = _session_user_id(connection)
+    if user_id is None:
+        return None
+    container: Container = connection.app.state.container
+    row = await to_thread.run_sync(container.accounts_view.user, user_id)
+    return _remember(connection, row)
+
+
+async def staff_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Every staff route: a session is required (401, or a redirect for pages)."""
-    if staff_from_connection(connection) is None:
+    if await resolve_staff(connection) is None:
         raise NotAuthorizedException("Connectez-vous pour continuer.")
 
 
 def requires(permission: Permission) -> Any:
     """A guard refusing with 403 the roles without `permission` (server-side, every route)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        staff = staff_from_connection(connection)
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        staff = await resolve_staff(connection)
         if staff is None:
             raise NotAuthorizedException("Connectez-vous pour continuer.")
         if not staff.can(permission):
@@ -90,7 +123,7 @@ def requires(permission: Permission) -> Any:
 
 async def provide_staff(request: Request[Any, Any, Any]) -> Staff:
     """Dependency `staff`: the current staff member (guards ran before)."""
-    staff = staff_from_connection(request)
+    staff = await resolve_staff(request)
     if staff is None:
         raise NotAuthorizedException("Connectez-vous pour continuer.")
     return staff

@@ -1,0 +1,330 @@
+"""Web benchmark: the pipeline and client lists under 20 concurrent connections.
+
+    uv run python bench/web.py [--clients 10000] [--opportunities 50000] [--seconds 8]
+
+Builds a fresh database (on BENCH_DATABASE_URL, default the local server),
+loads clients and opportunities through the domain (many aggregates per save),
+lets the read models catch up, starts the app with uvicorn on a loopback port,
+logs in, and measures requests per second and p50/p95/p99 latency for each
+route, against the trivial `/api/ping` of the same app in the same run (the
+`ratio`). Prints JSON, with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from crm_core.context import acting_as
+from crm_core.sales.domainmodel import Client, Opportunity
+from crm_core.values import OPEN_STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "mot-de-passe-du-banc"  # noqa: S105  (a throwaway database's users)
+WORDS = ["Atelier", "Studio", "Boulangerie", "Garage", "Cabinet", "Agence", "Ferme", "Maison"]
+TOWNS = ["Lyon", "Paris", "Nantes", "Lille", "Rennes", "Bordeaux", "Dijon", "Grenoble"]
+READ_MODELS = ("accounts", "clients", "pipeline")  # what the measured routes read
+
+
+# --- data -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_database(admin: str) -> Iterator[str]:
+    name = f"crm_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(admin)
+    params["dbname"] = name
+    try:
+        yield make_conninfo(**params)  # type: ignore[arg-type]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def load(conninfo: str, data_dir: Path, n_clients: int, n_opportunities: int) -> dict[str, Any]:
+    """Record the workspace, two users, the clients and opportunities; project them."""
+    # Imported here: run as a file, this script ("web.py") would shadow the package.
+    from web.container import running_container, start_runner
+    from web.settings import load_settings
+
+    settings = dataclasses.replace(
+        load_settings(), database_url=conninfo, data_dir=data_dir, secret_key="b" * 48
+    )
+    rng = random.Random(42)
+    timings: dict[str, Any] = {}
+    with running_container(settings, projections=False, worker=False) as container:
+        start = time.perf_counter()
+        with acting_as("system"):
+            workspace = container.accounts.create_workspace(nom="Banc d’essai").id
+            owners = [
+                container.accounts.register_user(
+                    workspace,
+                    email=f"{role}@banc.test",
+                    nom=role.title(),
+                    role=role,
+                    password=PASSWORD,
+                ).id
+                for role in ("admin", "commercial")
+            ]
+            clients: list[Client] = []
+            for first in range(0, n_clients, 1000):
+                batch = [
+                    Client.register(
+                        workspace_id=workspace,
+                        nom=f"{rng.choice(WORDS)} {rng.choice(TOWNS)} {i:05d}",
+                        email=f"client{i}@banc.test",
+                        tags=(rng.choice(("vip", "prospect", "fidele")),),
+                        owner_id=rng.choice(owners),
+                    )
+                    for i in range(first, min(first + 1000, n_clients))
+                ]
+                container.sales.save(*batch)
+                clients.extend(batch)
+            timings["clients_recorded_s"] = round(time.perf_counter() - start, 1)
+            for first in range(0, n_opportunities, 1000):
+                batch_opportunities: list[Opportunity] = []
+                for i in range(first, min(first + 1000, n_opportunities)):
+                    client = rng.choice(clients)
+                    opportunity = Opportunity.open(
+                        workspace_id=workspace,
+                        client=client,
+                        titre=f"Projet {i:05d}",
+                        montant_estime=Decimal(rng.randrange(100, 50_000_00)) / 100,
+                        date_cloture_prevue=date(2025, 1, 1) + timedelta(days=rng.randrange(365)),
+                        probabilite=rng.randrange(0, 101, 10),
+                        owner_id=rng.choice(owners),
+                        etape=rng.choice(OPEN_STAGES).value,
+                    )
+                    roll = rng.random()
+                    if roll < 0.15:
+                        opportunity.move_to("gagne", client=client)
+                    elif roll < 0.25:
+                        opportunity.move_to("perdu", client=client, raison="Budget")
+                    batch_opportunities.append(opportunity)
+                container.sales.save(*batch_opportunities)
+        timings["events_recorded_s"] = round(time.perf_counter() - start, 1)
+        events = container.log.recorder.max_notification_id() or 0
+
+        start = time.perf_counter()
+        with contextlib.ExitStack() as runners:
+            for name in READ_MODELS:
+                runners.enter_context(start_runner(container.env, name))
+            container.wait(events, *READ_MODELS, timeout=3600)
+        timings["projected_s"] = round(time.perf_counter() - start, 1)
+        with psycopg.connect(conninfo) as conn:
+            conn.execute("ANALYZE")
+    return {"events": events, **timings}
+
+
+# --- server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": conninfo,
+        "REDIS_URL": redis_url,
+        "CRM_RUN_PROJECTIONS": "0",
+        "CRM_COOKIE_SECURE": "0",
+        "CRM_DATA_DIR": str(data_dir),
+        "CRM_SECRET_KEY": "bench-" + "k" * 48,
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+    }
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "web.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/api/ping", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the app did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# --- load -------------------------------------------------------------------------------
+
+
+async def measure(
+    client: httpx.AsyncClient, path: str, concurrency: int, seconds: float, max_requests: int
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline and len(latencies) < max_requests:
+            start = time.perf_counter()
+            response = await client.get(path)
+            latencies.append(time.perf_counter() - start)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    for _ in range(concurrency):  # warm-up: connections, caches, prepared statements
+        await client.get(path)
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p95_ms": round(cuts[94] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+    }
+
+
+async def run_load(base: str, args: argparse.Namespace) -> dict[str, Any]:
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        login = await client.post(
+            "/api/auth/login", json={"email": "commercial@banc.test", "password": PASSWORD}
+        )
+        login.raise_for_status()
+        routes = {
+            "ping (reference)": "/api/ping",
+            "opportunites (50, last changed)": "/api/opportunites?limite=50",
+            "opportunites (50, by amount)": "/api/opportunites?limite=50&tri=montant&ordre=desc",
+            "opportunites (stage filter)": "/api/opportunites?limite=50&etapePipeline=negociation",
+            "pipeline board JSON (50 per stage)": "/api/pipeline",
+            "clients (50, by name)": "/api/clients?limite=50",
+            "clients (search)": "/api/clients?limite=50&q=lyon",
+        }
+        # The staff screens, when this branch has them.
+        for name, path in (("pipeline board HTML", "/opportunites"), ("clients HTML", "/clients")):
+            if (await client.get(path)).status_code == 200:
+                routes[name] = path  # noqa: PERF403
+        results: dict[str, Any] = {}
+        for name, path in routes.items():
+            results[name] = {
+                "path": path,
+                **await measure(client, path, args.concurrency, args.seconds, args.max_requests),
+            }
+        reference = results["ping (reference)"]
+        for result in results.values():
+            result["p95_ratio_to_ping"] = round(result["p95_ms"] / reference["p95_ms"], 1)
+        return results
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "note": "client, server and PostgreSQL on the same machine, shared with other jobs",
+    }
+
+
+def main() -> None:
+    here = str(Path(__file__).resolve().parent)
+    if here in sys.path:  # run as a file: let `web` be the app's package, not this script
+        sys.path.remove(here)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--opportunities", type=int, default=50_000)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--max-requests", type=int, default=20_000)
+    args = parser.parse_args()
+    admin = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(admin) as conninfo:
+        data_dir = Path(tmp)
+        with psycopg.connect(conninfo) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        loaded = load(conninfo, data_dir, args.clients, args.opportunities)
+        with server(conninfo, data_dir, redis_url) as base:
+            results = asyncio.run(run_load(base, args))
+    print(
+        json.dumps(
+            {
+                "benchmark": "web",
+                "machine": {**machine(), "postgresql": row[0] if row else ""},
+                "data": {
+                    "clients": args.clients,
+                    "opportunities": args.opportunities,
+                    **loaded,
+                },
+                "load": {
+                    "concurrency": args.concurrency,
+                    "seconds_per_route": args.seconds,
+                    "client": "httpx async, one process, same machine",
+                    "server": "uvicorn, one worker; sessions in Redis",
+                },
+                "target": "p95 <= 100 ms",
+                "routes": results,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
