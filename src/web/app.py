@@ -27,6 +27,7 @@ from web.settings import settings as current_settings
 from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
+from web.staff.pipeline import PipelineController
 from web.templating import template_config
 
 STATIC = Path(__file__).with_name("static")
@@ -34,7 +35,13 @@ STATIC = Path(__file__).with_name("static")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """Every controller of the app; each feature adds its own here."""
-    return [HealthController, AuthController, DashboardController, ClientsController]
+    return [
+        HealthController,
+        AuthController,
+        DashboardController,
+        ClientsController,
+        PipelineController,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
