@@ -28,6 +28,7 @@ from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
 from web.staff.pipeline import PipelineController
+from web.staff.tickets import TicketsController
 from web.templating import template_config
 
 STATIC = Path(__file__).with_name("static")
@@ -41,6 +42,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         DashboardController,
         ClientsController,
         PipelineController,
+        TicketsController,
     ]
 
 

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Redirect, Template
 
+from crm_core.errors import DomainError
 from web.auth.identity import Staff, staff_from_connection
 from web.container import Container
 
@@ -98,6 +99,14 @@ def done(request: Request[Any, Any, Any], text: str, redirect_to: str) -> Respon
     return Redirect(redirect_to, status_code=303)
 
 
+def refused(request: Request[Any, Any, Any], error: DomainError, back: str) -> Response[Any]:
+    """A refused action: a toast for htmx (problem JSON), else a flash on `back`."""
+    if is_htmx(request):
+        raise error
+    flash(request, error.message, "error")
+    return Redirect(back, status_code=303)
+
+
 __all__ = [
     "Staff",
     "container_of",
@@ -106,5 +115,6 @@ __all__ = [
     "fragment",
     "is_htmx",
     "page",
+    "refused",
     "toast_header",
 ]

@@ -8,7 +8,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from crm_core.errors import DomainError, InvalidInputError, NotFoundError
 from crm_core.values import OPEN_STAGES, Stage
@@ -18,7 +18,7 @@ from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
 from web.staff.forms import Form, Pager, Parsed, is_fragment, query, safe_next, text, url_with
-from web.ui import container_of, done, flash, fragment, page
+from web.ui import container_of, done, fragment, page, refused
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 SORTS: dict[str, str] = {
@@ -276,7 +276,7 @@ class PipelineController(Controller):
                 )
         except InvalidInputError as error:
             if "raison" not in error.errors:
-                return self._refused(request, error, back)
+                return refused(request, error, back)
             form = Form(data, prefix="lost-").fail(error)
             context: dict[str, Any] = {
                 "o": o,
@@ -294,7 +294,7 @@ class PipelineController(Controller):
                 )
             return page(request, "staff/pipeline/lost.html", status_code=422, **context)
         except DomainError as error:
-            return self._refused(request, error, back)
+            return refused(request, error, back)
         container.wait(receipt.position, "pipeline", "timeline")
         message = f"« {o.titre} » : {STAGE_LABELS.get(target, target)}."
         if is_fragment(request) and from_board:
@@ -305,14 +305,6 @@ class PipelineController(Controller):
                 **_board_context(request, staff),
             )
         return done(request, message, back)
-
-    def _refused(
-        self, request: Request[Any, Any, Any], error: DomainError, back: str
-    ) -> Response[Any]:
-        if is_fragment(request):
-            raise error  # problem JSON: the page shows its detail as a toast
-        flash(request, error.message, "error")
-        return Redirect(back, status_code=303)
 
     @post(
         "/{opportunity_id:uuid}/rouvrir",
@@ -332,6 +324,6 @@ class PipelineController(Controller):
                     staff.workspace_id, opportunity_id, target
                 )
         except DomainError as error:
-            return self._refused(request, error, back)
+            return refused(request, error, back)
         container.wait(receipt.position, "pipeline", "timeline")
         return done(request, f"« {o.titre} » rouverte en {STAGE_LABELS.get(target, target)}.", back)
