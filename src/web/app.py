@@ -28,6 +28,7 @@ from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
 from web.staff.pipeline import PipelineController
+from web.staff.settings import SettingsController
 from web.staff.tickets import TicketsController
 from web.templating import template_config
 
@@ -43,6 +44,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         ClientsController,
         PipelineController,
         TicketsController,
+        SettingsController,
     ]
 
 
