@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import Body
 from litestar.response import Template
 
 from crm_core.errors import DomainError, NotFoundError
@@ -18,12 +16,11 @@ from projections.clients import ClientDetail
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
-from web.staff.forms import Form, Pager, Parsed, is_fragment, query, text
+from web.staff.forms import Form, FormData, Pager, Parsed, is_fragment, query, text
 from web.staff.timeline import FILTERS, actor_name, kind_of, kinds_for
 from web.templating import PARIS
 from web.ui import container_of, done, fragment, page
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 CLIENT_FIELDS = (
     "nom", "type", "email", "telephone", "rue", "code_postal", "ville", "pays", "tags",
     "owner_id", "notes",

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Request
-from litestar.exceptions import NotFoundException
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 
 from crm_core.errors import DomainError, InvalidInputError
 from projections.pagination import Page
 from web.templating import PARIS
 
+# A submitted HTML form: every field a string (parsed by the handler, so a bad value
+# gets its French message next to the field instead of a 400).
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 FIRST_PAGE = "0"  # the cursor of the first page in the trail of the "Précédent" links
 
 
@@ -125,13 +129,6 @@ class Parsed:
         """Raise the parse messages, if any, like a command would."""
         if self.errors:
             raise InvalidInputError(self.errors)
-
-
-def uuid_or_404(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise NotFoundException("Cette page n’existe pas.") from None
 
 
 def query(request: Request[Any, Any, Any], name: str, default: str = "") -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Any, cast
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Template
 
 from crm_core.errors import DomainError, InvalidInputError, NotFoundError
@@ -17,10 +15,19 @@ from projections.timeline import STAGE_LABELS
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
-from web.staff.forms import Form, Pager, Parsed, is_fragment, query, safe_next, text, url_with
+from web.staff.forms import (
+    Form,
+    FormData,
+    Pager,
+    Parsed,
+    is_fragment,
+    query,
+    safe_next,
+    text,
+    url_with,
+)
 from web.ui import container_of, done, fragment, page, refused
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 SORTS: dict[str, str] = {
     "titre": "Titre",
     "client": "Client",

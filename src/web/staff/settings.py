@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Template
 
 from crm_core.errors import DomainError, NotFoundError
 from crm_core.values import Role
 from web.auth.identity import Staff, requires
 from web.auth.permissions import ROLE_LABELS, Permission
-from web.staff.forms import Form, text
+from web.staff.forms import Form, FormData, text
 from web.ui import container_of, done, page, refused
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PROFILE_FIELDS = (
     "nom", "raison_sociale", "siret", "numero_tva", "devise", "logo_url", "domaine_mail",
 )  # fmt: skip

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Template
 
 from crm_core.errors import DomainError, InvalidInputError, NotFoundError
@@ -16,12 +14,11 @@ from projections.tickets import TicketRow
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
-from web.staff.forms import Form, Pager, Parsed, is_fragment, query, text
+from web.staff.forms import Form, FormData, Pager, Parsed, is_fragment, query, text
 from web.staff.timeline import actor_name
 from web.templating import LABELS
 from web.ui import container_of, done, fragment, page, refused
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 STATUSES = list(LABELS["statut_ticket"].items())
 UNASSIGNED = "aucun"
 
