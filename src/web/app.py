@@ -29,7 +29,11 @@ from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
 from web.settings import settings as current_settings
 from web.staff.auth import AuthController
+from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
+from web.staff.pipeline import PipelineController
+from web.staff.settings import SettingsController
+from web.staff.tickets import TicketsController
 from web.templating import template_config
 
 STATIC = Path(__file__).with_name("static")
@@ -41,6 +45,10 @@ def route_handlers() -> list[ControllerRouterHandler]:
         HealthController,
         AuthController,
         DashboardController,
+        ClientsController,
+        PipelineController,
+        TicketsController,
+        SettingsController,
         StripeWebhookController,
         PaymentsController,
         *api_handlers(),

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.response import Redirect, Template
 
+from crm_core.errors import DomainError
 from web.auth.identity import Staff, staff_from_connection
 from web.container import Container
 
@@ -64,6 +65,27 @@ def page(
     )
 
 
+def fragment(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status_code: int = 200,
+    toast: str = "",
+    toast_kind: str = "success",
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
+    """Render a part of a page for htmx (flashes stay for the next full page)."""
+    staff = staff_from_connection(request)
+    all_headers = {**(toast_header(toast, toast_kind) if toast else {}), **(headers or {})}
+    return Template(
+        template_name=template,
+        context={"request": request, "staff": staff, **context},
+        status_code=status_code,
+        headers=all_headers or None,
+    )
+
+
 def toast_header(text: str, kind: str = "success") -> dict[str, str]:
     """The HX-Trigger header that shows a toast after an htmx request."""
     return {"HX-Trigger": json.dumps({"toast": {"kind": kind, "text": text}})}
@@ -77,4 +99,22 @@ def done(request: Request[Any, Any, Any], text: str, redirect_to: str) -> Respon
     return Redirect(redirect_to, status_code=303)
 
 
-__all__ = ["Staff", "container_of", "done", "flash", "is_htmx", "page", "toast_header"]
+def refused(request: Request[Any, Any, Any], error: DomainError, back: str) -> Response[Any]:
+    """A refused action: a toast for htmx (problem JSON), else a flash on `back`."""
+    if is_htmx(request):
+        raise error
+    flash(request, error.message, "error")
+    return Redirect(back, status_code=303)
+
+
+__all__ = [
+    "Staff",
+    "container_of",
+    "done",
+    "flash",
+    "fragment",
+    "is_htmx",
+    "page",
+    "refused",
+    "toast_header",
+]

@@ -26,6 +26,19 @@
       { code: "422", swap: true },
       { code: "[45]..", swap: false, error: true },
     ];
+    // A problem JSON (a refused move, an archived client...) is never swapped into the
+    // page: its French detail becomes an error toast instead.
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+      var type = event.detail.xhr.getResponseHeader("content-type") || "";
+      if (event.detail.shouldSwap && type.indexOf("json") !== -1) {
+        event.detail.shouldSwap = false;
+        try {
+          toast("error", JSON.parse(event.detail.xhr.responseText).detail || "Action refusée.");
+        } catch (ignored) {
+          toast("error", "Action refusée.");
+        }
+      }
+    });
     document.body.addEventListener("toast", function (event) {
       toast(event.detail.kind, event.detail.text);
     });
