@@ -1,7 +1,7 @@
 """Generates event_store/EVENTS.md, the catalogue of every event type, from the code.
 
-    python -m event_store.catalogue          # rewrite EVENTS.md
-    python -m event_store.catalogue --check  # exit 1 when EVENTS.md is stale
+python -m event_store.catalogue          # rewrite EVENTS.md
+python -m event_store.catalogue --check  # exit 1 when EVENTS.md is stale
 """
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ from pathlib import Path
 
 import crm_core
 from crm_core.aggregate import CrmAggregate
+from crm_core.personal import personal_data_of
 
 CATALOGUE = Path(__file__).with_name("EVENTS.md")
-_COMMON = ("originator_id", "originator_version", "timestamp", "workspace_id", "actor",
-           "correlation_id")
+_COMMON = (
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "workspace_id",
+    "actor",
+    "correlation_id",
+)
 _HIDDEN = {"originator_topic"}
 
 
@@ -36,28 +43,51 @@ def _aggregates() -> list[type[CrmAggregate]]:
 def _type_name(annotation: object) -> str:
     text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
     text = text or str(annotation)
-    for prefix in ("typing.", "uuid.", "decimal.", "datetime.", "crm_core.values.",
-                   "crm_core.sales.domainmodel."):
+    for prefix in (
+        "typing.",
+        "uuid.",
+        "decimal.",
+        "datetime.",
+        "crm_core.values.",
+        "crm_core.sales.domainmodel.",
+    ):
         text = text.replace(prefix, "")
     # A union's bar would split the Markdown table cell.
     return text.replace("NoneType", "None").replace(" | ", " \\| ")
 
 
 def _own_fields(event_class: type) -> list[str]:
-    return [field.name for field in dataclasses.fields(event_class)  # type: ignore[arg-type]
-            if field.name not in _COMMON and field.name not in _HIDDEN]
+    return [
+        field.name
+        for field in dataclasses.fields(event_class)  # type: ignore[arg-type]
+        if field.name not in _COMMON and field.name not in _HIDDEN
+    ]
 
 
 def _events(aggregate: type[CrmAggregate]) -> list[type]:
     events = []
     for name, value in vars(aggregate).items():
-        if (isinstance(value, type) and issubclass(value, CrmAggregate.Event)
-                and name != "Event" and value.__qualname__.startswith(aggregate.__name__)
-                # The library redefines the inherited "Created" base on every aggregate;
-                # only a "Created" that declares fields is an event of its own.
-                and (name != "Created" or _own_fields(value))):
+        if (
+            isinstance(value, type)
+            and issubclass(value, CrmAggregate.Event)
+            and name != "Event"
+            and value.__qualname__.startswith(aggregate.__name__)
+            # The library redefines the inherited "Created" base on every aggregate;
+            # only a "Created" that declares fields is an event of its own.
+            and (name != "Created" or _own_fields(value))
+        ):
             events.append(value)
     return events
+
+
+def _personal(event_class: type) -> str:
+    declared = personal_data_of(event_class)
+    if declared is None:
+        return "—"
+    owner = f", clé détenue par `{declared.owner}`" if declared.owner else ""
+    return (
+        ", ".join(f"`{name}`" for name in declared.fields) + f" (sujet `{declared.subject}`{owner})"
+    )
 
 
 def render() -> str:
@@ -68,16 +98,25 @@ def render() -> str:
         "fichier n’est plus à jour. Un événement est un fait : on ne le renomme ni ne le",
         "modifie ; il évolue par `class_version` et des upcasters.",
         "",
+        "Les données personnelles sont chiffrées par personne concernée et effaçables",
+        "(voir `event_store/RGPD.md`).",
+        "",
         "Champs communs à tous les événements : "
         + ", ".join(f"`{name}`" for name in _COMMON)
         + ". Le topic stocké est `module:Agrégat.Événement`.",
         "",
     ]
     for aggregate in _aggregates():
-        lines += [f"## {aggregate.__name__}", "",
-                  f"`{aggregate.__module__}` — {(aggregate.__doc__ or '').strip().splitlines()[0]}",
-                  ""]
-        lines += ["| Événement | Version | Champs |", "|---|---|---|"]
+        lines += [
+            f"## {aggregate.__name__}",
+            "",
+            f"`{aggregate.__module__}` — {(aggregate.__doc__ or '').strip().splitlines()[0]}",
+            "",
+        ]
+        lines += [
+            "| Événement | Version | Champs | Données personnelles (chiffrées) |",
+            "|---|---|---|---|",
+        ]
         for event_class in _events(aggregate):
             hints = typing.get_type_hints(event_class)
             fields = [
@@ -86,8 +125,10 @@ def render() -> str:
                 if field.name not in _COMMON and field.name not in _HIDDEN
             ]
             version = getattr(event_class, "class_version", 1)
-            lines.append(f"| `{event_class.__qualname__}` | {version} | "
-                         f"{', '.join(fields) or '—'} |")
+            lines.append(
+                f"| `{event_class.__qualname__}` | {version} | "
+                f"{', '.join(fields) or '—'} | {_personal(event_class)} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -97,8 +138,10 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         current = CATALOGUE.read_text(encoding="utf-8") if CATALOGUE.exists() else ""
         if current != text:
-            print("event_store/EVENTS.md n’est plus à jour : "  # noqa: T201
-                  "lancez `uv run python -m event_store.catalogue`.")
+            print(  # noqa: T201
+                "event_store/EVENTS.md n’est plus à jour : "
+                "lancez `uv run python -m event_store.catalogue`."
+            )
             return 1
         return 0
     CATALOGUE.write_text(text, encoding="utf-8")

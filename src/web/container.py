@@ -137,7 +137,9 @@ def running_container(
     with ExitStack() as stack:
         if conninfo is None:
             conninfo = stack.enter_context(database(settings))
-        env = eventsourcing_env(conninfo, pool_size=settings.pool_size)
+        env = eventsourcing_env(
+            conninfo, encryption_key=settings.encryption_key, pool_size=settings.pool_size
+        )
         event_log = EventLog(env)  # creates the events table before the migrations
         stack.callback(event_log.close)
         apply_migrations(conninfo, settings.migrations_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ class Settings:
     )
     base_url: str = field(metadata={"doc": "Public URL of the CRM, used in links sent out"})
     secret_key: str = field(repr=False, metadata={"doc": "Key signing sessions and CSRF tokens"})
+    encryption_key: str = field(
+        repr=False,
+        metadata={"doc": "Master key (32 bytes, url-safe base64) wrapping the personal-data keys"},
+    )
     run_projections: bool = field(
         metadata={"doc": "Run the projection runners inside the web process"}
     )
@@ -56,6 +61,25 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def _encryption_key(data_dir: Path) -> str:
+    """CRM_ENCRYPTION_KEY, or one generated once in the data folder (embedded mode).
+
+    Losing it makes every personal field of the event log unreadable: production
+    sets it in the environment and backs it up apart from the database.
+    """
+    from_env = _env("CRM_ENCRYPTION_KEY")
+    if from_env:
+        return from_env
+    path = data_dir / "encryption_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(), encoding="utf-8"
+        )
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def load_settings() -> Settings:
     database_url = _env("DATABASE_URL")
     redis_url = _env("REDIS_URL")
@@ -66,6 +90,7 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         base_url=_env("CRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         secret_key=_secret_key(data_dir),
+        encryption_key=_encryption_key(data_dir),
         run_projections=_env("CRM_RUN_PROJECTIONS", "1") not in ("0", "false", "non"),
         run_jobs_in_process=not redis_url,
         pool_size=int(_env("CRM_POOL_SIZE", "2")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import msgspec
@@ -19,6 +19,7 @@ from crm_core.errors import (
     OpportunityClosedError,
 )
 from crm_core.ids import client_id_for
+from crm_core.personal import PersonalData
 from crm_core.values import ActivityKind, Address, ClientType, Stage
 
 
@@ -61,10 +62,25 @@ def _check_client(
         }
 
 
+_CLIENT_PERSONAL = PersonalData(
+    fields=(
+        "nom",
+        "email",
+        "telephone",
+        "adresse.rue",
+        "adresse.code_postal",
+        "adresse.ville",
+        "notes",
+    ),
+)
+_CONTACT_PERSONAL = PersonalData(fields=("contact.nom", "contact.email", "contact.telephone"))
+
+
 class Client(CrmAggregate):
     """A company or a person the workspace sells to."""
 
     class Registered(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = _CLIENT_PERSONAL
         nom: str
         type_client: ClientType
         email: str
@@ -75,6 +91,7 @@ class Client(CrmAggregate):
         notes: str
 
     class Updated(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = _CLIENT_PERSONAL
         nom: str
         type_client: ClientType
         email: str
@@ -91,9 +108,11 @@ class Client(CrmAggregate):
         pass
 
     class ContactAdded(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = _CONTACT_PERSONAL
         contact: Contact
 
     class ContactUpdated(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = _CONTACT_PERSONAL
         contact: Contact
 
     class ContactRemoved(CrmAggregate.Event):
@@ -533,6 +552,9 @@ class Activity(CrmAggregate):
     """A note, a call or a meeting logged on a client's timeline."""
 
     class Logged(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(
+            subject="client_id", fields=("sujet", "contenu")
+        )
         client_id: UUID
         kind: ActivityKind
         sujet: str
