@@ -9,6 +9,7 @@ the master key from CRM_ENCRYPTION_KEY (see RGPD.md).
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Transcoder
 from eventsourcing.postgres import PostgresFactory
@@ -35,6 +36,10 @@ class CrmPostgresFactory(PostgresFactory):
             if self.env_create_table():
                 self._keyring.create_table()
         return self._keyring
+
+    def erase_subject(self, subject_id: UUID) -> int:
+        """The vault of crm_core.ports.PersonalDataVault: destroy a subject's keys."""
+        return self.keyring().erase(subject_id)
 
     def mapper(
         self,

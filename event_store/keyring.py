@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
+from crm_core.errors import PersonalDataErasedError
+
 TABLE = "crm_subject_keys"
 _NONCE = 12
 
@@ -36,7 +38,7 @@ class KeyringError(Exception):
     """The keyring cannot serve: no master key configured, or a wrong one."""
 
 
-class ErasedSubjectError(KeyringError):
+class ErasedSubjectError(PersonalDataErasedError):
     """Personal data would be written for a data subject already erased."""
 
 
@@ -174,8 +176,7 @@ class SubjectKeyring:
             )
             row = curs.fetchone()
         if row is None or row["wrapped_key"] is None:
-            msg = f"Les données personnelles de {subject} ont été effacées."
-            raise ErasedSubjectError(msg)
+            raise ErasedSubjectError
         key = self._unwrap(subject, bytes(row["wrapped_key"]))
         self._cache.put(subject, key)
         return key

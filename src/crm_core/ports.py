@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+from uuid import UUID
 
 
 class PasswordHasher(Protocol):
@@ -13,3 +14,12 @@ class PasswordHasher(Protocol):
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+@runtime_checkable
+class PersonalDataVault(Protocol):
+    """Where the keys of the personal data live (the configured storage provides it)."""
+
+    def erase_subject(self, subject_id: UUID) -> int:
+        """Destroy the subject's key and the keys it owns; return how many were destroyed."""
+        ...

@@ -159,6 +159,7 @@ class TimelineProjection(Projection[TimelineView]):
         Ticket.Opened,
         Ticket.Replied,
         Ticket.StatusChanged,
+        Client.Erased,
     )
 
     @singledispatchmethod
@@ -305,4 +306,13 @@ class TimelineProjection(Projection[TimelineView]):
             "ticket_statut",
             lambda titre: f"Ticket « {titre} » {TICKET_STATUS_LABELS[event.vers.value].lower()}",
             tracking,
+        )
+
+    @process_event.register
+    def _(self, event: Client.Erased, tracking: Tracking) -> None:
+        # RGPD erasure: the client's timeline quotes names, subjects and notes.
+        self.view.write(
+            tracking,
+            ("DELETE FROM rm_timeline WHERE client_id = %s", (event.originator_id,)),
+            ("DELETE FROM rm_timeline_subjects WHERE client_id = %s", (event.originator_id,)),
         )

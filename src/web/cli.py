@@ -161,6 +161,26 @@ def events_show(aggregate_id: UUID) -> None:
                     click.echo(f"    {key}: {value}")
 
 
+@main.group(help="Données personnelles (RGPD) : export et effacement d’un client.")
+def rgpd() -> None:
+    pass
+
+
+@rgpd.command("erase", help="Efface les données personnelles d’un client (irréversible).")
+@click.argument("client_id", type=click.UUID)
+@click.option("--yes", is_flag=True, help="Sans demander de confirmation.")
+@click.option("--actor", default="system", show_default=True, help="Qui demande l’effacement.")
+def rgpd_erase(client_id: UUID, yes: bool, actor: str) -> None:
+    if not yes:
+        click.confirm(
+            f"Effacer définitivement les données personnelles du client {client_id} ?", abort=True
+        )
+    with _container() as container, acting_as(actor):
+        workspace_id = container.sales.workspace_of(client_id)
+        receipt = container.sales.erase_client(workspace_id, client_id)
+    click.echo(f"Client {client_id} effacé (position {receipt.position}).")
+
+
 @main.group(help="Comptes de l’équipe.")
 def users() -> None:
     pass

@@ -14,6 +14,7 @@ from crm_core.aggregate import CrmAggregate
 from crm_core.checks import FieldErrors
 from crm_core.errors import (
     ClientArchivedError,
+    ClientErasedError,
     DomainError,
     NotFoundError,
     OpportunityClosedError,
@@ -118,6 +119,9 @@ class Client(CrmAggregate):
     class ContactRemoved(CrmAggregate.Event):
         contact_id: UUID
 
+    class Erased(CrmAggregate.Event):
+        """The person's data was erased (RGPD): its keys are destroyed, it is forgotten."""
+
     @staticmethod
     def create_id(workspace_id: UUID, email: str, **_: Any) -> UUID:
         return client_id_for(workspace_id, email) if email else uuid4()
@@ -164,6 +168,7 @@ class Client(CrmAggregate):
         self.workspace_id = workspace_id
         self.contacts: dict[UUID, Contact] = {}
         self.archived = False
+        self.erased = False
         self._set(nom, type_client, email, telephone, adresse, tags, owner_id, notes)
 
     def _set(
@@ -187,8 +192,23 @@ class Client(CrmAggregate):
         self.notes = notes
 
     def ensure_active(self) -> None:
+        if self.erased:
+            raise ClientErasedError
         if self.archived:
             raise ClientArchivedError
+
+    def erase(self) -> bool:
+        """Forget the person; False when already erased (the keys are destroyed again)."""
+        if self.erased:
+            return False
+        self._erase()
+        return True
+
+    @event(Erased)
+    def _erase(self) -> None:
+        self.erased = True
+        self.archived = True
+        self.contacts = {}
 
     def update(
         self,
@@ -241,6 +261,8 @@ class Client(CrmAggregate):
         self._set(nom, type_client, email, telephone, adresse, tags, owner_id, notes)
 
     def archive(self) -> None:
+        if self.erased:
+            raise ClientErasedError
         if self.archived:
             raise DomainError("Ce client est déjà archivé.")
         self._archive()
@@ -250,6 +272,8 @@ class Client(CrmAggregate):
         self.archived = True
 
     def restore(self) -> None:
+        if self.erased:
+            raise ClientErasedError
         if not self.archived:
             raise DomainError("Ce client n’est pas archivé.")
         self._restore()
