@@ -20,3 +20,8 @@ def user_id_for(email: str) -> UUID:
 def client_id_for(workspace_id: UUID, email: str) -> UUID:
     """One client per email address within a workspace."""
     return uuid5(CRM_NAMESPACE, f"client:{workspace_id}:{email.strip().lower()}")
+
+
+#: The tenant of the actions that concern the whole installation (rebuilding a read
+#: model, verifying the event log): shown in every administrator's journal.
+SYSTEM_WORKSPACE = UUID(int=0)

@@ -15,6 +15,8 @@ import msgspec
 from crm_core.application import LOG_NAME
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
+from crm_core.ids import SYSTEM_WORKSPACE
+from projections.integrity import verify_chain
 from projections.registry import PROJECTIONS
 from web.container import Container, running_container
 from web.settings import settings
@@ -159,6 +161,45 @@ def events_show(aggregate_id: UUID) -> None:
             for key, value in state.items():
                 if key != "password_hash":
                     click.echo(f"    {key}: {value}")
+
+
+@events.command("verify", help="Vérifie la chaîne d’empreintes du journal (falsification).")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    help="POSITION:EMPREINTE notée hors de la base (répétable).",
+)
+def events_verify(anchors: tuple[str, ...]) -> None:
+    expected: dict[int, str] = {}
+    for anchor in anchors:
+        position, _, value = anchor.partition(":")
+        if not position.isdigit() or not value:
+            raise click.BadParameter(f"« {anchor} » : attendu POSITION:EMPREINTE")
+        expected[int(position)] = value
+    with _container() as container:
+        report = verify_chain(
+            container.conninfo,
+            anchors=expected,
+            progress=lambda done: click.echo(f"  … {done} événements vérifiés", err=True),
+        )
+        with acting_as("system"):
+            container.audit.record(
+                SYSTEM_WORKSPACE,
+                kind="verification_journal",
+                cible="crm_events",
+                details=f"{report.checked} vérifiés, {len(report.problems)} anomalie(s)",
+            )
+    for problem in report.problems:
+        click.echo(f"#{problem.position}: {problem.message}")
+    click.echo(
+        f"{report.checked} positions vérifiées ; tête de chaîne #{report.head_position}"
+        f" {report.head_hash}"
+    )
+    if not report.ok:
+        click.echo(f"JOURNAL ALTÉRÉ : {len(report.problems)} anomalie(s).", err=True)
+        sys.exit(1)
+    click.echo("Journal intact.")
 
 
 @main.group(help="Données personnelles (RGPD) : export et effacement d’un client.")

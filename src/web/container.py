@@ -16,6 +16,7 @@ from eventsourcing.utils import Environment
 from adapters.passwords import Argon2PasswordHasher
 from crm_core.accounts.application import AccountsApplication
 from crm_core.application import LOG_NAME, EventLog
+from crm_core.audit.application import AuditApplication
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
@@ -44,6 +45,7 @@ class Container:
     accounts: AccountsApplication
     sales: SalesApplication
     support: SupportApplication
+    audit: AuditApplication
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
@@ -147,7 +149,8 @@ def running_container(
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
         support = SupportApplication(env)
-        for app in (accounts, sales, support):
+        audit = AuditApplication(env)
+        for app in (accounts, sales, support, audit):
             stack.callback(app.close)
         run = settings.run_projections if projections is None else projections
         runners: dict[str, ProjectionRunner[Any, Any]] = {}
@@ -167,6 +170,7 @@ def running_container(
             accounts=accounts,
             sales=sales,
             support=support,
+            audit=audit,
             log=event_log,
             views=views,
             jobs=Jobs(build_broker(settings)),
