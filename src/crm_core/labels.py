@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 FIELD_LABELS: dict[str, str] = {
+    "workspace_id": "Espace",
     "nom": "Nom",
     "email": "Email",
     "telephone": "Téléphone",

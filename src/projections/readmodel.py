@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from threading import Event
 from typing import Any, ClassVar, LiteralString
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
+from psycopg import Connection
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -29,7 +31,17 @@ class ReadModel(PostgresTrackingRecorder):
     #: The tables this read model owns; a rebuild empties exactly these.
     tables: ClassVar[tuple[str, ...]] = ()
 
+    #: Set while replaying into shadow tables (see `replaying_into`).
+    _replay: Connection[DictRow] | None = None
+    #: The last position applied while replaying (kept by the rebuild, not tracked).
+    replayed_position: int = 0
+
     def write(self, tracking: Tracking, *statements: Statement) -> None:
+        if self._replay is not None:
+            for query, params in statements:
+                self._replay.execute(SQL(query) if isinstance(query, str) else query, params)
+            self.replayed_position = tracking.notification_id
+            return
         with self.datastore.transaction(commit=True) as curs:
             for query, params in statements:
                 curs.execute(SQL(query) if isinstance(query, str) else query, params, prepare=True)
@@ -37,11 +49,34 @@ class ReadModel(PostgresTrackingRecorder):
 
     def track(self, tracking: Tracking) -> None:
         """Record that an event without effect on this read model was seen."""
+        if self._replay is not None:
+            self.replayed_position = tracking.notification_id
+            return
         self.insert_tracking(tracking)
+
+    @contextmanager
+    def replaying_into(self, conn: Connection[DictRow], schema: str) -> Iterator[None]:
+        """Apply events to the same-named tables of `schema`, on `conn`, untracked.
+
+        For a rebuild without downtime: the projection's unqualified SQL finds the
+        shadow tables first on the search path; the caller commits in batches,
+        pipelines the writes, and owns the connection (its prepared statements name
+        the shadow tables, so it must never go back to a pool).
+        """
+        conn.execute(SQL("SET search_path TO {0}, public").format(Identifier(schema)))
+        self._replay, self.replayed_position = conn, 0
+        try:
+            yield
+        finally:
+            self._replay = None
 
     def fetch_all(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[DictRow]:
+        if self._replay is not None:
+            with self._replay.cursor() as curs:
+                curs.execute(SQL(query) if isinstance(query, str) else query, params)
+                return curs.fetchall()
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(SQL(query) if isinstance(query, str) else query, params, prepare=True)
             return curs.fetchall()
@@ -87,6 +122,9 @@ class ReadModel(PostgresTrackingRecorder):
         """
         position = self.position(LOG_NAME)
         if position >= target:
+            return
+        if not topics:  # a read model of every event (the audit journal)
+            self.wait(LOG_NAME, target, timeout=timeout)
             return
         row = self.fetch_one(
             SQL(

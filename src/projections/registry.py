@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.projection import Projection
 
 from projections.accounts import AccountsProjection, AccountsView
+from projections.audit import AuditProjection, AuditView
 from projections.clients import ClientsProjection, ClientsView
 from projections.pipeline import PipelineProjection, PipelineView
 from projections.readmodel import ReadModel
@@ -15,6 +16,7 @@ from projections.timeline import TimelineProjection, TimelineView
 
 PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     AccountsProjection.name: (AccountsProjection, AccountsView),
+    AuditProjection.name: (AuditProjection, AuditView),
     ClientsProjection.name: (ClientsProjection, ClientsView),
     PipelineProjection.name: (PipelineProjection, PipelineView),
     TicketsProjection.name: (TicketsProjection, TicketsView),

@@ -20,6 +20,7 @@ from crm_core.audit.application import AuditApplication
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
+from projections.audit import AuditView
 from projections.clients import ClientsView
 from projections.pipeline import PipelineView
 from projections.readmodel import ReadModel
@@ -71,6 +72,10 @@ class Container:
         return self.view("timeline", TimelineView)
 
     @property
+    def audit_view(self) -> AuditView:
+        return self.view("audit", AuditView)
+
+    @property
     def accounts_view(self) -> AccountsView:
         return self.view("accounts", AccountsView)
 
@@ -88,8 +93,8 @@ class Container:
                 position = view.position(LOG_NAME)
                 row = conn.execute(
                     "SELECT count(*) FROM crm_events WHERE notification_id > %s"
-                    " AND topic = ANY(%s)",
-                    (position, list(projection_class.topics)),
+                    " AND (topic = ANY(%s) OR cardinality(%s::text[]) = 0)",
+                    (position, list(projection_class.topics), list(projection_class.topics)),
                 ).fetchone()
                 report[name] = {"position": position, "lag": int(row[0]) if row else 0}
         return report

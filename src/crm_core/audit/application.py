@@ -119,6 +119,19 @@ class AuditApplication(CrmApplication):
             )
         return entries
 
+    def changes(self, record_id: UUID, versions: set[int]) -> dict[int, list[Change]]:
+        """What each of the given versions of a record changed (one replay for all)."""
+        found: dict[int, list[Change]] = {}
+        aggregate: CrmAggregate | None = None
+        events: list[Any] = list(self.repository.event_store.get(record_id, lte=max(versions)))
+        for domain_event in events:
+            wanted = domain_event.originator_version in versions
+            before = _state(aggregate) if wanted else {}
+            aggregate = domain_event.mutate(aggregate)
+            if wanted:
+                found[domain_event.originator_version] = diff(before, _state(aggregate))
+        return found
+
     def version_at(self, workspace_id: UUID | None, record_id: UUID, at: datetime) -> int:
         """The record's last version at or before `at`."""
         versions: list[int] = [
