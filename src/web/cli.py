@@ -12,13 +12,14 @@ from uuid import UUID
 import click
 import msgspec
 
-from crm_core.application import LOG_NAME
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
 from crm_core.ids import SYSTEM_WORKSPACE
 from projections.integrity import verify_chain
+from projections.rebuild import RebuildProgress
 from projections.registry import PROJECTIONS
 from web.container import Container, running_container
+from web.replay import rebuild_projection, verify_projection
 from web.settings import settings
 
 
@@ -101,19 +102,46 @@ def projections_run() -> None:
             click.echo("Arrêt des projections.")
 
 
-@projections.command("rebuild", help="Reconstruit une projection depuis le premier événement.")
+def _print_progress(progress: RebuildProgress) -> None:
+    left = progress.seconds_left
+    click.echo(
+        f"  {progress.name} [{progress.state}] {progress.done}/{progress.total}"
+        f" ({progress.percent:.0f} %), {progress.rate:.0f} évt/s"
+        + (f", reste ~{left:.0f} s" if left is not None else ""),
+        err=True,
+    )
+
+
+@projections.command(
+    "rebuild", help="Reconstruit une projection dans de nouvelles tables, puis bascule."
+)
 @click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
 def projections_rebuild(name: str) -> None:
-    with _container() as container:
-        container.views[name].reset(LOG_NAME)
     started = time.monotonic()
-    with _container(projections=True) as container:
-        last = container.log.recorder.max_notification_id() or 0
-        container.wait(last, name, timeout=3600)
-        count = container.lag()[name]["position"]
+    with _container() as container, acting_as("system"):
+        position = rebuild_projection(container, name, on_progress=_print_progress)
     click.echo(
-        f"{name} reconstruite jusqu’à la position {count} en {time.monotonic() - started:.1f} s."
+        f"{name} reconstruite jusqu’à la position {position}"
+        f" en {time.monotonic() - started:.1f} s, sans interruption."
     )
+
+
+@projections.command("verify", help="Compare une projection avec un rejeu complet.")
+@click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
+def projections_verify(name: str) -> None:
+    with _container() as container, acting_as("system"):
+        differences = verify_projection(container, name, on_progress=_print_progress)
+    for difference in differences:
+        click.echo(
+            f"{difference.table} : {difference.only_live} ligne(s) seulement en direct,"
+            f" {difference.only_replayed} seulement rejouée(s)"
+        )
+        for sample in difference.samples:
+            click.echo(f"    {sample}")
+    if differences:
+        click.echo(f"{name} diffère d’un rejeu complet.", err=True)
+        sys.exit(1)
+    click.echo(f"{name} est identique à un rejeu complet.")
 
 
 @main.group(help="Le journal des événements.")

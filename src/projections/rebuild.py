@@ -1,0 +1,307 @@
+"""Rebuild a read model without downtime, and compare a live one with a fresh replay.
+
+The rebuild replays the log into copies of the read model's tables in a shadow
+schema (`crm_next_<name>`) while the application keeps serving and updating the
+live tables. Writes are pipelined and committed in batches on a connection of
+its own. When the copy has caught up, one short transaction locks the live
+tables and their tracking row, applies the last few events to the copy so it
+stands exactly at the live position, and swaps the tables (drop the live ones,
+move the copies into `public`, give their indexes the live names). The live
+runner, blocked meanwhile, resumes on the new tables from the same position.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+from psycopg import Connection
+from psycopg.rows import DictRow, dict_row
+from psycopg.sql import SQL, Identifier
+
+from crm_core.application import LOG_NAME
+from projections.readmodel import ReadModel
+
+_PAGE = 2_000  # notifications read at once
+_COMMIT_EVERY = 10_000  # events per shadow transaction
+_REPORT_EVERY = 1.0  # seconds between progress reports
+
+
+class RebuildProgress(msgspec.Struct, frozen=True):
+    """What the admin screen polls: `crm_rebuilds` row of a read model."""
+
+    name: str
+    state: str  # "reconstruction", "bascule", "terminee", "verification", "echec"
+    done: int
+    total: int
+    started_at: datetime
+    updated_at: datetime
+    message: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Events per second so far."""
+        elapsed = (self.updated_at - self.started_at).total_seconds()
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        rate = self.rate
+        return max(self.total - self.done, 0) / rate if rate > 0 else None
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total else 100.0
+
+
+def rebuild_progress(conninfo: str, name: str) -> RebuildProgress | None:
+    """The last known progress of a rebuild (or verification) of `name`."""
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        row = conn.execute(
+            "SELECT name, state, done, total, started_at, updated_at, message"
+            " FROM crm_rebuilds WHERE name = %s",
+            (name,),
+        ).fetchone()
+    return msgspec.convert(row, RebuildProgress) if row else None
+
+
+class Difference(msgspec.Struct, frozen=True):
+    table: str
+    only_live: int
+    only_replayed: int
+    samples: list[str]
+
+
+class ShadowReplay:
+    """A read model replayed from zero into shadow tables, on its own connection."""
+
+    def __init__(
+        self,
+        *,
+        conninfo: str,
+        log: Application[Any],
+        name: str,
+        projection_class: type[Projection[Any]],
+        view: ReadModel,
+        on_progress: Callable[[RebuildProgress], None] | None = None,
+    ) -> None:
+        self.conninfo = conninfo
+        self.log = log
+        self.name = name
+        self.view = view
+        self.projection = projection_class(view=view)
+        self.topics = list(projection_class.topics)
+        self.schema = f"crm_next_{name}"
+        self.on_progress = on_progress
+        self.position = 0  # every relevant event up to here is in the copy
+        self.done = 0
+        self.total = 0
+        self.state = "reconstruction"
+        self.started_at = datetime.now(UTC)
+        self._reported = 0.0
+        self._conn: Connection[DictRow] = psycopg.connect(conninfo, row_factory=dict_row)
+        # A rebuild can always be restarted from zero: no need to wait for the disk.
+        self._conn.execute("SET synchronous_commit TO off")
+        self._conn.execute("SET lock_timeout TO '30s'")
+        self._conn.commit()
+
+    # --- shadow tables ------------------------------------------------------------
+    def prepare(self) -> None:
+        """Empty copies of the live tables (columns, defaults, indexes) in the shadow schema."""
+        shadow = Identifier(self.schema)
+        self._conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(shadow))
+        self._conn.execute(SQL("CREATE SCHEMA {0}").format(shadow))
+        for table in self.view.tables:
+            self._conn.execute(
+                SQL("CREATE TABLE {0}.{1} (LIKE public.{1} INCLUDING ALL)").format(
+                    shadow, Identifier(table)
+                )
+            )
+        self._conn.commit()
+
+    def drop(self) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(Identifier(self.schema)))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- replay -------------------------------------------------------------------
+    def live_position(self, conn: Connection[Any] | None = None) -> int:
+        query = SQL("SELECT max(notification_id) FROM public.{0} WHERE application_name = %s")
+        statement = query.format(Identifier(self.view.tracking_table_name))
+        if conn is None:
+            with psycopg.connect(self.conninfo) as own:
+                row = own.execute(statement, (LOG_NAME,)).fetchone()
+        else:
+            row = conn.execute(statement, (LOG_NAME,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def count_until(self, target: int) -> int:
+        with psycopg.connect(self.conninfo) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM crm_events WHERE notification_id <= %s"
+                " AND (topic = ANY(%s) OR cardinality(%s::text[]) = 0)",
+                (target, self.topics, self.topics),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def replay_until(self, target: int) -> None:
+        """Apply every relevant event up to `target` (inclusive) to the shadow tables."""
+        mapper = self.log.mapper
+        recorder = self.log.recorder
+        position = self.position
+        pending = 0
+        with self.view.replaying_into(self._conn, self.schema):
+            while position < target:
+                notifications = recorder.select_notifications(  # type: ignore[attr-defined]
+                    start=position + 1, limit=_PAGE, stop=target, topics=self.topics
+                )
+                if not notifications:
+                    break
+                with self._conn.pipeline():
+                    for notification in notifications:
+                        self.projection.process_event(
+                            mapper.to_domain_event(notification),
+                            Tracking(notification_id=notification.id, application_name=LOG_NAME),
+                        )
+                position = notifications[-1].id
+                self.done += len(notifications)
+                pending += len(notifications)
+                if pending >= _COMMIT_EVERY:
+                    self._conn.commit()
+                    pending = 0
+                self._report()
+            self._conn.commit()
+        # Every relevant event up to the target is applied, even when the last
+        # events of the log are of other topics.
+        self.position = max(position, target)
+
+    def _report(self, *, force: bool = False, message: str = "") -> None:
+        now = time.monotonic()
+        if not force and now - self._reported < _REPORT_EVERY:
+            return
+        self._reported = now
+        progress = RebuildProgress(
+            name=self.name,
+            state=self.state,
+            done=self.done,
+            total=max(self.total, self.done),
+            started_at=self.started_at,
+            updated_at=datetime.now(UTC),
+            message=message,
+        )
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO crm_rebuilds (name, state, done, total, started_at, updated_at,"
+                " message) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
+                " state = EXCLUDED.state, done = EXCLUDED.done, total = EXCLUDED.total,"
+                " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
+                " message = EXCLUDED.message",
+                (
+                    progress.name,
+                    progress.state,
+                    progress.done,
+                    progress.total,
+                    progress.started_at,
+                    progress.updated_at,
+                    progress.message,
+                ),
+            )
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    def catch_up_to_live(self) -> None:
+        """Replay until the copy stands (nearly) where the live read model stands."""
+        while True:
+            target = self.live_position()
+            self.total = self.count_until(target)
+            self.replay_until(target)
+            if self.live_position() - self.position < _PAGE:
+                return
+
+    # --- swap and compare -----------------------------------------------------------
+    def _lock_live(self, conn: Connection[Any], mode: str) -> int:
+        conn.execute("SET LOCAL lock_timeout TO '30s'")
+        lock = SQL("LOCK TABLE public.{0} IN " + mode + " MODE")  # type: ignore[operator]
+        for table in self.view.tables:
+            conn.execute(lock.format(Identifier(table)))
+        # Tables first, then tracking: the live runner writes rows then its tracking.
+        conn.execute(lock.format(Identifier(self.view.tracking_table_name)))
+        position = self.live_position(conn)
+        self.total = max(self.total, self.count_until(position))
+        self.replay_until(position)
+        return position
+
+    def swap(self) -> int:
+        """Replace the live tables by the caught-up copies, in one transaction."""
+        self.state = "bascule"
+        self._report(force=True)
+        with psycopg.connect(self.conninfo) as conn, conn.transaction():
+            position = self._lock_live(conn, "ACCESS EXCLUSIVE")
+            for table in self.view.tables:
+                live_indexes = _index_names(conn, "public", table)
+                shadow_indexes = _index_names(conn, self.schema, table)
+                conn.execute(SQL("DROP TABLE public.{0}").format(Identifier(table)))
+                conn.execute(
+                    SQL("ALTER TABLE {0}.{1} SET SCHEMA public").format(
+                        Identifier(self.schema), Identifier(table)
+                    )
+                )
+                for definition, new_name in shadow_indexes.items():
+                    old_name = live_indexes.get(definition)
+                    if old_name and old_name != new_name:
+                        conn.execute(
+                            SQL("ALTER INDEX public.{0} RENAME TO {1}").format(
+                                Identifier(new_name), Identifier(old_name)
+                            )
+                        )
+            conn.execute(SQL("DROP SCHEMA {0} CASCADE").format(Identifier(self.schema)))
+        self.state = "terminee"
+        self._report(force=True, message=f"bascule à la position {position}")
+        return position
+
+    def compare(self) -> list[Difference]:
+        """Rows that differ between the live tables and the copy, both at the same position."""
+        self.state = "verification"
+        differences: list[Difference] = []
+        with psycopg.connect(self.conninfo) as conn, conn.transaction():
+            self._lock_live(conn, "SHARE")
+            for table in self.view.tables:
+                live = SQL("public.{0}").format(Identifier(table))
+                copy = SQL("{0}.{1}").format(Identifier(self.schema), Identifier(table))
+                only_live = conn.execute(
+                    SQL("SELECT t::text FROM (TABLE {0} EXCEPT ALL TABLE {1}) t").format(live, copy)
+                ).fetchall()
+                only_copy = conn.execute(
+                    SQL("SELECT t::text FROM (TABLE {0} EXCEPT ALL TABLE {1}) t").format(copy, live)
+                ).fetchall()
+                if only_live or only_copy:
+                    samples = [f"en direct : {row[0]}" for row in only_live[:5]]
+                    samples += [f"rejoué : {row[0]}" for row in only_copy[:5]]
+                    differences.append(Difference(table, len(only_live), len(only_copy), samples))
+        self.state = "terminee"
+        self._report(force=True, message=f"{len(differences)} table(s) différente(s)")
+        return differences
+
+
+def _index_names(conn: Connection[Any], schema: str, table: str) -> dict[str, str]:
+    """Index definition (name and schema blanked) -> index name."""
+    rows = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+        (schema, table),
+    ).fetchall()
+    found: dict[str, str] = {}
+    for name, definition in rows:
+        normal = definition.replace(f"INDEX {name} ON", "INDEX ON", 1)
+        normal = normal.replace(f"ON {schema}.{table}", "ON ?", 1)
+        normal = normal.replace(f'ON "{schema}".{table}', "ON ?", 1)
+        found[normal] = name
+    return found
