@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
+import psycopg
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
@@ -160,3 +161,19 @@ class AuditProjection(Projection[AuditView]):
     @process_event.register
     def _(self, event: Client.Registered, tracking: Tracking) -> None:
         self.view.add(event, event.originator_id, tracking)
+
+
+def records_referencing(conninfo: str, client_id: UUID) -> list[UUID]:
+    """Every record created about a client (opportunities, tickets, activities, ...).
+
+    Read from the event log itself, not from a read model, so an export is complete
+    even when a projection lags: creation events name their client in clear.
+    """
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT originator_id FROM crm_events WHERE originator_version = 1"
+            " AND convert_from(state, 'UTF8')::jsonb ->> 'client_id' = %s"
+            " ORDER BY notification_id",
+            (str(client_id),),
+        ).fetchall()
+    return [row[0] for row in rows]

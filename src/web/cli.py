@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from uuid import UUID
 
 import click
@@ -20,6 +21,7 @@ from projections.rebuild import RebuildProgress
 from projections.registry import PROJECTIONS
 from web.container import Container, running_container
 from web.replay import rebuild_projection, verify_projection
+from web.rgpd import export_client, export_html, export_json
 from web.settings import settings
 
 
@@ -248,6 +250,26 @@ def rgpd_erase(client_id: UUID, yes: bool, actor: str) -> None:
         workspace_id = container.sales.workspace_of(client_id)
         receipt = container.sales.erase_client(workspace_id, client_id)
     click.echo(f"Client {client_id} effacé (position {receipt.position}).")
+
+
+@rgpd.command("export", help="Exporte tout ce que le CRM sait d’un client (JSON, HTML).")
+@click.argument("client_id", type=click.UUID)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Fichier JSON (sinon stdout)."
+)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Version lisible HTML.")
+@click.option("--actor", default="system", show_default=True, help="Qui demande l’export.")
+def rgpd_export(client_id: UUID, output: str | None, html_path: str | None, actor: str) -> None:
+    with _container() as container, acting_as(actor):
+        workspace_id = container.sales.workspace_of(client_id)
+        export = export_client(container, workspace_id, client_id)
+    data = export_json(export)
+    if output:
+        Path(output).write_bytes(data)
+    else:
+        click.echo(data.decode())
+    if html_path:
+        Path(html_path).write_text(export_html(export), encoding="utf-8")
 
 
 @main.group(help="Comptes de l’équipe.")

@@ -34,6 +34,20 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     changes: list[Change]
 
 
+class EventRecord(msgspec.Struct, frozen=True):
+    """One event as an export shows it: its own fields, labelled, as text."""
+
+    version: int
+    at: datetime
+    actor: str
+    event_type: str
+    label: str
+    fields: dict[str, str]
+
+
+_ENVELOPE = HIDDEN_FIELDS | {"workspace_id", "actor", "correlation_id"}
+
+
 class RecordSnapshot(msgspec.Struct, frozen=True):
     """A record as it was at one version: its public attributes, by name."""
 
@@ -118,6 +132,24 @@ class AuditApplication(CrmApplication):
                 )
             )
         return entries
+
+    def events_of(self, workspace_id: UUID | None, record_id: UUID) -> list[EventRecord]:
+        """Every event of a record with its own fields (decrypted, or "[effacé]")."""
+        return [
+            EventRecord(
+                version=e.originator_version,
+                at=e.timestamp,
+                actor=e.actor,
+                event_type=type(e).__qualname__,
+                label=event_label(type(e).__qualname__),
+                fields={
+                    field_label(name): display(value)
+                    for name, value in vars(e).items()
+                    if name not in _ENVELOPE
+                },
+            )
+            for e in self._events(workspace_id, record_id)
+        ]
 
     def changes(self, record_id: UUID, versions: set[int]) -> dict[int, list[Change]]:
         """What each of the given versions of a record changed (one replay for all)."""
