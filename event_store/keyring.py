@@ -32,6 +32,7 @@ _NONCE = 12
 # Client.Erased event anyway).
 CACHE_SECONDS = float(os.environ.get("CRM_KEY_CACHE_SECONDS", "30"))
 _CACHE_LIMIT = 200_000
+_READ_AHEAD = 2_000
 
 
 class KeyringError(Exception):
@@ -117,6 +118,12 @@ class SubjectKeyring:
                     self._table
                 )
             )
+            curs.execute(
+                SQL(
+                    "CREATE INDEX IF NOT EXISTS crm_subject_keys_created"
+                    " ON {0} (created_at, subject_id)"
+                ).format(self._table)
+            )
 
     # --- keys -----------------------------------------------------------------------
     def _master_key(self) -> AESGCM:
@@ -138,17 +145,29 @@ class SubjectKeyring:
         hit, key = self._cache.get(subject)
         if hit:
             return key
+        # Read ahead: a replay reads events in log order and keys were created in
+        # that order too, so the keys created just after this one come next.
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("SELECT wrapped_key FROM {0} WHERE subject_id = %s").format(self._table),
-                (subject,),
+                SQL(
+                    "SELECT subject_id, wrapped_key FROM {0} WHERE (created_at, subject_id) >="
+                    " (SELECT created_at, subject_id FROM {0} WHERE subject_id = %s)"
+                    " ORDER BY created_at, subject_id LIMIT %s"
+                ).format(self._table),
+                (subject, _READ_AHEAD),
                 prepare=True,
             )
-            row = curs.fetchone()
-        wrapped = row["wrapped_key"] if row else None
-        key = self._unwrap(subject, bytes(wrapped)) if wrapped is not None else None
-        self._cache.put(subject, key)
-        return key
+            rows = curs.fetchall()
+        found: AESGCM | None = None
+        for row in rows:
+            wrapped = row["wrapped_key"]
+            key = self._unwrap(row["subject_id"], bytes(wrapped)) if wrapped is not None else None
+            self._cache.put(row["subject_id"], key)
+            if row["subject_id"] == subject:
+                found = key
+        if not rows:
+            self._cache.put(subject, None)
+        return found
 
     def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM:
         """The subject's key, created on its first personal data; refused once erased."""

@@ -51,38 +51,35 @@ class AuditView(ReadModel):
 
     def add(self, event: Any, client_id: UUID | None, tracking: Tracking) -> None:
         kind, _, name = type(event).__qualname__.rpartition(".")
-        statements: list[Any] = []
-        if client_id is not None and event.originator_version == 1:
-            statements.append(
-                (
-                    "INSERT INTO rm_audit_records (id, kind, client_id) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (id) DO NOTHING",
-                    (event.originator_id, kind, client_id),
-                )
-            )
-        statements.append(
+        # One statement per event (a replay sends runs of it in one batch): a record
+        # created about a client is remembered, later events find their client there.
+        self.write(
+            tracking,
             (
-                "INSERT INTO rm_audit (notification_id, workspace_id, record_id, record_version,"
+                "WITH remembered AS (INSERT INTO rm_audit_records (id, kind, client_id)"
+                " SELECT %(record)s, %(kind)s, %(client)s"
+                " WHERE %(client)s::uuid IS NOT NULL AND %(version)s = 1"
+                " ON CONFLICT (id) DO NOTHING)"
+                " INSERT INTO rm_audit (notification_id, workspace_id, record_id, record_version,"
                 " record_kind, client_id, event_type, actor, correlation_id, occurred_at)"
-                " VALUES (%s, %s, %s, %s, %s,"
-                " coalesce(%s, (SELECT client_id FROM rm_audit_records WHERE id = %s)),"
-                " %s, %s, %s, %s)",
-                (
-                    tracking.notification_id,
-                    event.workspace_id,
-                    event.originator_id,
-                    event.originator_version,
-                    kind,
-                    client_id,
-                    event.originator_id,
-                    f"{kind}.{name}",
-                    event.actor,
-                    getattr(event, "correlation_id", None),
-                    event.timestamp,
-                ),
-            )
+                " VALUES (%(position)s, %(workspace)s, %(record)s, %(version)s, %(kind)s,"
+                " coalesce(%(client)s, (SELECT client_id FROM rm_audit_records"
+                "  WHERE id = %(record)s)),"
+                " %(type)s, %(actor)s, %(correlation)s, %(at)s)",
+                {
+                    "position": tracking.notification_id,
+                    "workspace": event.workspace_id,
+                    "record": event.originator_id,
+                    "version": event.originator_version,
+                    "kind": kind,
+                    "client": client_id,
+                    "type": f"{kind}.{name}",
+                    "actor": event.actor,
+                    "correlation": getattr(event, "correlation_id", None),
+                    "at": event.timestamp,
+                },
+            ),
         )
-        self.write(tracking, *statements)
 
     # --- queries ----------------------------------------------------------------
     def journal(

@@ -35,11 +35,11 @@ class ReadModel(PostgresTrackingRecorder):
     _replay: Connection[DictRow] | None = None
     #: The last position applied while replaying (kept by the rebuild, not tracked).
     replayed_position: int = 0
+    _buffer: list[Statement]
 
     def write(self, tracking: Tracking, *statements: Statement) -> None:
         if self._replay is not None:
-            for query, params in statements:
-                self._replay.execute(SQL(query) if isinstance(query, str) else query, params)
+            self._buffer.extend(statements)
             self.replayed_position = tracking.notification_id
             return
         with self.datastore.transaction(commit=True) as curs:
@@ -64,16 +64,42 @@ class ReadModel(PostgresTrackingRecorder):
         the shadow tables, so it must never go back to a pool).
         """
         conn.execute(SQL("SET search_path TO {0}, public").format(Identifier(schema)))
-        self._replay, self.replayed_position = conn, 0
+        self._replay, self.replayed_position, self._buffer = conn, 0, []
         try:
             yield
+            self.flush_replay()
         finally:
             self._replay = None
+
+    def flush_replay(self) -> None:
+        """Send the buffered replay writes: runs of one statement go as one executemany.
+
+        Executing statement by statement costs a client round of Python and protocol
+        work each; a run of the same INSERT (the usual case in a replay) is sent in
+        one pipelined batch instead.
+        """
+        if self._replay is None or not self._buffer:
+            return
+        buffer, self._buffer = self._buffer, []
+        with self._replay.cursor() as curs:
+            start = 0
+            while start < len(buffer):
+                query = buffer[start][0]
+                end = start + 1
+                while end < len(buffer) and buffer[end][0] == query:
+                    end += 1
+                statement = SQL(query) if isinstance(query, str) else query
+                if end - start == 1:
+                    curs.execute(statement, buffer[start][1])
+                else:
+                    curs.executemany(statement, [params for _, params in buffer[start:end]])
+                start = end
 
     def fetch_all(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[DictRow]:
         if self._replay is not None:
+            self.flush_replay()  # a query sees the writes replayed before it
             with self._replay.cursor() as curs:
                 curs.execute(SQL(query) if isinstance(query, str) else query, params)
                 return curs.fetchall()

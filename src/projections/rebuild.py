@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,6 +99,7 @@ class ShadowReplay:
         self.view = view
         self.projection = projection_class(view=view)
         self.topics = list(projection_class.topics)
+        self.topic_set = frozenset(self.topics) or None  # None: every event
         self.schema = f"crm_next_{name}"
         self.on_progress = on_progress
         self.position = 0  # every relevant event up to here is in the copy
@@ -106,6 +108,7 @@ class ShadowReplay:
         self.state = "reconstruction"
         self.started_at = datetime.now(UTC)
         self._reported = 0.0
+        self._indexes_built = True
         self._conn: Connection[DictRow] = psycopg.connect(conninfo, row_factory=dict_row)
         # A rebuild can always be restarted from zero: no need to wait for the disk.
         self._conn.execute("SET synchronous_commit TO off")
@@ -124,7 +127,40 @@ class ShadowReplay:
                     shadow, Identifier(table)
                 )
             )
+        # Secondary indexes slow a bulk load down and no replay query needs them
+        # (lookups go by primary key): dropped here, rebuilt once at the end.
+        rows = self._conn.execute(
+            "SELECT i.indexrelid::regclass::text FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND NOT i.indisunique AND NOT i.indisprimary",
+            (self.schema,),
+        ).fetchall()
+        for row in rows:
+            self._conn.execute(SQL("DROP INDEX {0}").format(SQL(row["indexrelid"])))
         self._conn.commit()
+        self._indexes_built = False
+
+    def build_indexes(self) -> None:
+        """Give the copies the live tables' secondary indexes (before a swap or a compare)."""
+        if self._indexes_built:
+            return
+        for table in self.view.tables:
+            rows = self._conn.execute(
+                "SELECT pg_get_indexdef(i.indexrelid) AS definition FROM pg_index i"
+                " WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary",
+                (f"public.{table}",),
+            ).fetchall()
+            for row in rows:
+                definition = row["definition"]
+                name = definition.split(" ON ", 1)[0].rsplit(" ", 1)[-1]
+                shadow_definition = definition.replace(
+                    f"INDEX {name} ON public.{table}",
+                    f"INDEX {name} ON {self.schema}.{table}",
+                    1,
+                )
+                self._conn.execute(SQL(shadow_definition))  # type: ignore[arg-type]
+        self._conn.commit()
+        self._indexes_built = True
 
     def drop(self) -> None:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
@@ -155,34 +191,7 @@ class ShadowReplay:
 
     def replay_until(self, target: int) -> None:
         """Apply every relevant event up to `target` (inclusive) to the shadow tables."""
-        mapper = self.log.mapper
-        recorder = self.log.recorder
-        position = self.position
-        pending = 0
-        with self.view.replaying_into(self._conn, self.schema):
-            while position < target:
-                notifications = recorder.select_notifications(  # type: ignore[attr-defined]
-                    start=position + 1, limit=_PAGE, stop=target, topics=self.topics
-                )
-                if not notifications:
-                    break
-                with self._conn.pipeline():
-                    for notification in notifications:
-                        self.projection.process_event(
-                            mapper.to_domain_event(notification),
-                            Tracking(notification_id=notification.id, application_name=LOG_NAME),
-                        )
-                position = notifications[-1].id
-                self.done += len(notifications)
-                pending += len(notifications)
-                if pending >= _COMMIT_EVERY:
-                    self._conn.commit()
-                    pending = 0
-                self._report()
-            self._conn.commit()
-        # Every relevant event up to the target is applied, even when the last
-        # events of the log are of other topics.
-        self.position = max(position, target)
+        replay_together([self], target)
 
     def _report(self, *, force: bool = False, message: str = "") -> None:
         now = time.monotonic()
@@ -242,6 +251,7 @@ class ShadowReplay:
 
     def swap(self) -> int:
         """Replace the live tables by the caught-up copies, in one transaction."""
+        self.build_indexes()
         self.state = "bascule"
         self._report(force=True)
         with psycopg.connect(self.conninfo) as conn, conn.transaction():
@@ -270,6 +280,7 @@ class ShadowReplay:
 
     def compare(self) -> list[Difference]:
         """Rows that differ between the live tables and the copy, both at the same position."""
+        self.build_indexes()
         self.state = "verification"
         differences: list[Difference] = []
         with psycopg.connect(self.conninfo) as conn, conn.transaction():
@@ -290,6 +301,67 @@ class ShadowReplay:
         self.state = "terminee"
         self._report(force=True, message=f"{len(differences)} table(s) différente(s)")
         return differences
+
+
+def replay_together(replays: list[ShadowReplay], target: int) -> None:
+    """Replay several read models in one pass over the log, up to `target` (inclusive).
+
+    Each event is read and decoded once (decoding, with its decryption, costs
+    about as much as applying it), then handed to every read model it concerns.
+    """
+    if not replays:
+        return
+    log = replays[0].log
+    mapper, recorder = log.mapper, log.recorder
+    position = min(replay.position for replay in replays)
+    topics: list[str] = []
+    if all(replay.topic_set is not None for replay in replays):
+        topics = sorted({topic for replay in replays for topic in replay.topics})
+    pending = 0
+    with ExitStack() as replaying:
+        for replay in replays:
+            replaying.enter_context(replay.view.replaying_into(replay._conn, replay.schema))
+        while position < target:
+            notifications = recorder.select_notifications(  # type: ignore[attr-defined]
+                start=position + 1, limit=_PAGE, stop=target, topics=topics
+            )
+            if not notifications:
+                break
+            for notification in notifications:
+                _dispatch(replays, notification, mapper)
+            for replay in replays:
+                replay.view.flush_replay()
+            position = notifications[-1].id
+            pending += len(notifications)
+            if pending >= _COMMIT_EVERY:
+                for replay in replays:
+                    replay._conn.commit()
+                pending = 0
+            for replay in replays:
+                replay._report()
+        for replay in replays:
+            replay.view.flush_replay()
+            replay._conn.commit()
+    # Every relevant event up to the target is applied, even when the last events of
+    # the log are of other topics.
+    for replay in replays:
+        replay.position = max(replay.position, target)
+
+
+def _dispatch(replays: list[ShadowReplay], notification: Any, mapper: Any) -> None:
+    """Decode one event at most once and apply it to each read model it concerns."""
+    event: Any = None
+    for replay in replays:
+        if notification.id <= replay.position or not (
+            replay.topic_set is None or notification.topic in replay.topic_set
+        ):
+            continue
+        if event is None:
+            event = mapper.to_domain_event(notification)
+        replay.projection.process_event(
+            event, Tracking(notification_id=notification.id, application_name=LOG_NAME)
+        )
+        replay.done += 1
 
 
 def _index_names(conn: Connection[Any], schema: str, table: str) -> dict[str, str]:

@@ -77,15 +77,35 @@ class TimelineView(ReadModel):
             ),
         )
 
-    @staticmethod
-    def remember(subject_id: UUID, client_id: UUID, titre: str) -> Statement:
+    #: During a replay from zero, every subject is remembered here as well: the
+    #: replay then never waits for a lookup (the table stays the source of truth).
+    _replayed_subjects: dict[UUID, tuple[UUID, str]] | None = None
+
+    def remember(self, subject_id: UUID, client_id: UUID, titre: str) -> Statement:
+        if self._replay is not None:
+            if self._replayed_subjects is None:
+                self._replayed_subjects = {}
+            self._replayed_subjects[subject_id] = (client_id, titre)
         return (
             "INSERT INTO rm_timeline_subjects (id, client_id, titre) VALUES (%s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET titre = EXCLUDED.titre",
             (subject_id, client_id, titre),
         )
 
+    def forget_client(self, client_id: UUID) -> list[Statement]:
+        if self._replayed_subjects:
+            for subject_id, (owner, _) in list(self._replayed_subjects.items()):
+                if owner == client_id:
+                    del self._replayed_subjects[subject_id]
+        return [
+            ("DELETE FROM rm_timeline WHERE client_id = %s", (client_id,)),
+            ("DELETE FROM rm_timeline_subjects WHERE client_id = %s", (client_id,)),
+        ]
+
     def subject(self, subject_id: UUID) -> tuple[UUID, str] | None:
+        if self._replay is not None and self._replayed_subjects is not None:
+            # A replay starts from empty tables: what it has not remembered is unknown.
+            return self._replayed_subjects.get(subject_id)
         row = self.fetch_one(
             "SELECT client_id, titre FROM rm_timeline_subjects WHERE id = %s", (subject_id,)
         )
@@ -311,8 +331,4 @@ class TimelineProjection(Projection[TimelineView]):
     @process_event.register
     def _(self, event: Client.Erased, tracking: Tracking) -> None:
         # RGPD erasure: the client's timeline quotes names, subjects and notes.
-        self.view.write(
-            tracking,
-            ("DELETE FROM rm_timeline WHERE client_id = %s", (event.originator_id,)),
-            ("DELETE FROM rm_timeline_subjects WHERE client_id = %s", (event.originator_id,)),
-        )
+        self.view.write(tracking, *self.view.forget_client(event.originator_id))
