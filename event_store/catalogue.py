@@ -138,9 +138,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         current = CATALOGUE.read_text(encoding="utf-8") if CATALOGUE.exists() else ""
         if current != text:
-            print(  # noqa: T201
+            sys.stderr.write(
                 "event_store/EVENTS.md n’est plus à jour : "
-                "lancez `uv run python -m event_store.catalogue`."
+                "lancez `uv run python -m event_store.catalogue`.\n"
             )
             return 1
         return 0

@@ -12,9 +12,10 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Transcoder
+from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 
-from event_store.keyring import SubjectKeyring, parse_master_key
+from event_store.keyring import MemoryKeyring, SubjectKeyring, parse_master_key
 from event_store.mapper import MsgspecMapper
 
 ENCRYPTION_KEY = "CRM_ENCRYPTION_KEY"
@@ -39,6 +40,30 @@ class CrmPostgresFactory(PostgresFactory):
 
     def erase_subject(self, subject_id: UUID) -> int:
         """The vault of crm_core.ports.PersonalDataVault: destroy a subject's keys."""
+        return self.keyring().erase(subject_id)
+
+    def mapper(
+        self,
+        transcoder: Transcoder | None = None,
+        mapper_class: type[Mapper[Any]] | None = None,
+    ) -> Mapper[Any]:
+        mapper = super().mapper(transcoder, mapper_class)
+        if isinstance(mapper, MsgspecMapper):
+            mapper.keyring = self.keyring()
+        return mapper
+
+
+class CrmPopoFactory(POPOFactory):
+    """The library's in-memory store (unit tests) with an in-memory keyring."""
+
+    _keyring: MemoryKeyring | None = None
+
+    def keyring(self) -> MemoryKeyring:
+        if self._keyring is None:
+            self._keyring = MemoryKeyring()
+        return self._keyring
+
+    def erase_subject(self, subject_id: UUID) -> int:
         return self.keyring().erase(subject_id)
 
     def mapper(

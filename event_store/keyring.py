@@ -14,7 +14,7 @@ import base64
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -83,6 +83,46 @@ class _Cache:
 
 _caches: dict[tuple[Any, ...], _Cache] = {}
 _caches_lock = threading.Lock()
+
+
+class Keyring(Protocol):
+    """What the mapper needs: a subject's key to write with, to read with, erasure."""
+
+    def for_reading(self, subject: UUID) -> AESGCM | None: ...
+
+    def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM: ...
+
+    def erase(self, subject: UUID) -> int: ...
+
+
+class MemoryKeyring:
+    """Keys kept in memory, for the in-memory event store of the unit tests.
+
+    They live exactly as long as the events they protect (the process), so the
+    domain's tests see encryption and erasure behave as in production.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[UUID, AESGCM | None] = {}
+        self._owners: dict[UUID, UUID | None] = {}
+
+    def for_reading(self, subject: UUID) -> AESGCM | None:
+        return self._keys.get(subject)
+
+    def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM:
+        if subject not in self._keys:
+            self._keys[subject] = AESGCM(AESGCM.generate_key(bit_length=256))
+            self._owners[subject] = owner
+        key = self._keys[subject]
+        if key is None:
+            raise ErasedSubjectError
+        return key
+
+    def erase(self, subject: UUID) -> int:
+        erased = [subject] + [s for s, owner in self._owners.items() if owner == subject]
+        for each in erased:
+            self._keys[each] = None
+        return len(erased)
 
 
 class SubjectKeyring:

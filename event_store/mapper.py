@@ -37,7 +37,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from crm_core.personal import ERASED, personal_data_of
-from event_store.keyring import KeyringError, SubjectKeyring
+from event_store.keyring import Keyring, KeyringError
 from event_store.transcoder import MsgspecTranscoder
 
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
@@ -101,7 +101,7 @@ class MsgspecMapper(Mapper[UUID]):
         transcoder: Transcoder,
         compressor: Compressor | None = None,
         cipher: Cipher | None = None,
-        keyring: SubjectKeyring | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         super().__init__(transcoder, compressor, cipher)
         #: Set by the CRM's infrastructure factory (event_store.factory).
@@ -225,7 +225,7 @@ class MsgspecMapper(Mapper[UUID]):
 class _Opener:
     """Decrypts the sealed fields of one event, fetching the subject's key once."""
 
-    def __init__(self, keyring: SubjectKeyring | None, subject: UUID, stored: StoredEvent) -> None:
+    def __init__(self, keyring: Keyring | None, subject: UUID, stored: StoredEvent) -> None:
         self.keyring = keyring
         self.subject = subject
         self.stored = stored

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -52,6 +52,16 @@ class CrmApplication(Application[UUID]):
     """Base of the area applications (accounts, sales, support, ...)."""
 
     name = LOG_NAME
+    # The events carry msgspec Structs, Decimals and enums, which the library's
+    # default JSON transcoder refuses: every store, the in-memory one of the unit
+    # tests included, uses the msgspec transcoder and mapper (named by topic: the
+    # storage plumbing is configuration, never an import). An env overrides them.
+    env: ClassVar[dict[str, str]] = {
+        # In memory, personal data is encrypted too, with keys kept in memory.
+        "PERSISTENCE_MODULE": "event_store.factory:CrmPopoFactory",
+        "TRANSCODER_TOPIC": "event_store.transcoder:MsgspecTranscoder",
+        "MAPPER_TOPIC": "event_store.mapper:MsgspecMapper",
+    }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -17,11 +17,21 @@ from typing import Self, TypeVar
 
 from crm_core.errors import InvalidInputError
 
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]{2,}$")
+_EMAIL_PART = r"[^@\s<>\"',;\x00-\x1f\x7f\ud800-\udfff]"
+_EMAIL = re.compile(rf"^{_EMAIL_PART}+@{_EMAIL_PART}+\.{_EMAIL_PART}{{2,}}$")
 _PHONE = re.compile(r"^\+?[0-9 ().\-]{6,25}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Invisible control characters (tab and line breaks excepted) and lone surrogates:
+# PostgreSQL text and jsonb cannot hold NUL, and a surrogate cannot be encoded, so
+# an event carrying one could never be applied by a read model. Dropped on input.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 MAX_AMOUNT = Decimal("1000000000")
 E = TypeVar("E", bound=StrEnum)
+
+
+def printable(value: str) -> str:
+    """The text without invisible control characters (tab and line breaks kept)."""
+    return _UNPRINTABLE.sub("", value)
 
 
 class FieldErrors:
@@ -54,7 +64,8 @@ class FieldErrors:
         required: bool = False,
         max_length: int = 200,
     ) -> str:
-        cleaned = " ".join((value or "").split()) if max_length <= 500 else (value or "").strip()
+        raw = printable(value or "")
+        cleaned = " ".join(raw.split()) if max_length <= 500 else raw.strip()
         if required and not cleaned:
             self.add(field, f"{label} est obligatoire.")
         elif len(cleaned) > max_length:
@@ -120,7 +131,7 @@ class FieldErrors:
     def tags(self, field: str, values: Iterable[str]) -> tuple[str, ...]:
         cleaned: list[str] = []
         for raw in values:
-            tag = " ".join(raw.split()).lower()
+            tag = " ".join(printable(raw).split()).lower()
             if not tag or tag in cleaned:
                 continue
             if len(tag) > 40:

@@ -2,12 +2,19 @@
 
 The rebuild replays the log into copies of the read model's tables in a shadow
 schema (`crm_next_<name>`) while the application keeps serving and updating the
-live tables. Writes are pipelined and committed in batches on a connection of
-its own. When the copy has caught up, one short transaction locks the live
-tables and their tracking row, applies the last few events to the copy so it
-stands exactly at the live position, and swaps the tables (drop the live ones,
-move the copies into `public`, give their indexes the live names). The live
-runner, blocked meanwhile, resumes on the new tables from the same position.
+live tables. Writes are batched and committed every few thousand events on a
+connection of its own. When the copy has caught up with the log, one short
+transaction locks the live tables and their tracking row, applies the last few
+events to the copy, swaps the tables (drop the live ones, move the copies into
+`public`, give their indexes the live names) and sets the live tracking to the
+copy's position. A live runner, blocked meanwhile, resumes on the new tables.
+One race remains: events stored in the last instants before the lock, that the
+live runner had not applied yet, are applied by the copy; that runner then meets
+the exactly-once guard of the tracking (IntegrityError) and stops, and must be
+restarted (it then resumes from the new position).
+
+A verification replays only up to the live position, then compares both under
+a SHARE lock (readers go on, the live runner waits).
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ class ShadowReplay:
         self.schema = f"crm_next_{name}"
         self.on_progress = on_progress
         self.position = 0  # every relevant event up to here is in the copy
+        self.last_applied = 0  # the last event the copy applied (of its topics)
         self.done = 0
         self.total = 0
         self.state = "reconstruction"
@@ -227,27 +235,38 @@ class ShadowReplay:
         if self.on_progress is not None:
             self.on_progress(progress)
 
-    def catch_up_to_live(self) -> None:
-        """Replay until the copy stands (nearly) where the live read model stands."""
+    def head(self) -> int:
+        with psycopg.connect(self.conninfo) as conn:
+            row = conn.execute("SELECT max(notification_id) FROM crm_events").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def catch_up(self, *, to_head: bool) -> None:
+        """Replay until the copy (nearly) reaches the log's head, or the live position."""
         while True:
-            target = self.live_position()
+            target = self.head() if to_head else self.live_position()
             self.total = self.count_until(target)
             self.replay_until(target)
-            if self.live_position() - self.position < _PAGE:
+            latest = self.head() if to_head else self.live_position()
+            if latest - self.position < _PAGE:
                 return
 
     # --- swap and compare -----------------------------------------------------------
-    def _lock_live(self, conn: Connection[Any], mode: str) -> int:
+    def _lock_live(self, conn: Connection[Any], mode: str, *, to_head: bool) -> int:
+        """Lock the live tables, then bring the copy to the head or to the live position."""
         conn.execute("SET LOCAL lock_timeout TO '30s'")
         lock = SQL("LOCK TABLE public.{0} IN " + mode + " MODE")  # type: ignore[operator]
         for table in self.view.tables:
             conn.execute(lock.format(Identifier(table)))
         # Tables first, then tracking: the live runner writes rows then its tracking.
         conn.execute(lock.format(Identifier(self.view.tracking_table_name)))
-        position = self.live_position(conn)
-        self.total = max(self.total, self.count_until(position))
-        self.replay_until(position)
-        return position
+        if to_head:
+            row = conn.execute("SELECT max(notification_id) FROM crm_events").fetchone()
+            target = int(row[0]) if row and row[0] is not None else 0
+        else:
+            target = self.live_position(conn)
+        self.total = max(self.total, self.count_until(target))
+        self.replay_until(target)
+        return target
 
     def swap(self) -> int:
         """Replace the live tables by the caught-up copies, in one transaction."""
@@ -255,7 +274,22 @@ class ShadowReplay:
         self.state = "bascule"
         self._report(force=True)
         with psycopg.connect(self.conninfo) as conn, conn.transaction():
-            position = self._lock_live(conn, "ACCESS EXCLUSIVE")
+            position = self._lock_live(conn, "ACCESS EXCLUSIVE", to_head=True)
+            # The copy is at the head; so is the live tracking from now on.
+            tracking = SQL("public.{0}").format(Identifier(self.view.tracking_table_name))
+            if self.view.datastore.single_row_tracking:
+                conn.execute(
+                    SQL(
+                        "INSERT INTO {0} VALUES (%s, %s) ON CONFLICT (application_name)"
+                        " DO UPDATE SET notification_id = EXCLUDED.notification_id"
+                    ).format(tracking),
+                    (LOG_NAME, position),
+                )
+            else:
+                conn.execute(
+                    SQL("INSERT INTO {0} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(tracking),
+                    (LOG_NAME, position),
+                )
             for table in self.view.tables:
                 live_indexes = _index_names(conn, "public", table)
                 shadow_indexes = _index_names(conn, self.schema, table)
@@ -284,7 +318,7 @@ class ShadowReplay:
         self.state = "verification"
         differences: list[Difference] = []
         with psycopg.connect(self.conninfo) as conn, conn.transaction():
-            self._lock_live(conn, "SHARE")
+            self._lock_live(conn, "SHARE", to_head=False)
             for table in self.view.tables:
                 live = SQL("public.{0}").format(Identifier(table))
                 copy = SQL("{0}.{1}").format(Identifier(self.schema), Identifier(table))
@@ -346,6 +380,7 @@ def replay_together(replays: list[ShadowReplay], target: int) -> None:
     # the log are of other topics.
     for replay in replays:
         replay.position = max(replay.position, target)
+        replay.last_applied = max(replay.last_applied, replay.view.replayed_position)
 
 
 def _dispatch(replays: list[ShadowReplay], notification: Any, mapper: Any) -> None:

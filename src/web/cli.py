@@ -12,7 +12,10 @@ from uuid import UUID
 
 import click
 import msgspec
+from eventsourcing.utils import get_topic
 
+from crm_core.accounts.domainmodel import Workspace
+from crm_core.audit.application import display
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
 from crm_core.ids import SYSTEM_WORKSPACE
@@ -182,15 +185,15 @@ def events_tail(lines: int, follow: bool) -> None:
 @click.argument("aggregate_id", type=click.UUID)
 def events_show(aggregate_id: UUID) -> None:
     with _container() as container:
-        stored = list(container.log.recorder.select_events(aggregate_id))
-        if not stored:
+        # Through the mapper: personal fields decrypted (or "[effacé]"), typed values.
+        domain_events = list(container.log.repository.event_store.get(aggregate_id))
+        if not domain_events:
             raise click.ClickException(f"Aucun événement pour {aggregate_id}.")
-        for event in stored:
-            state = msgspec.json.decode(event.state)
-            click.echo(f"v{event.originator_version}  {event.topic.split(':')[-1]}")
-            for key, value in state.items():
-                if key != "password_hash":
-                    click.echo(f"    {key}: {value}")
+        for event in domain_events:
+            click.echo(f"v{event.originator_version}  {type(event).__qualname__}")
+            for key, value in vars(event).items():
+                if key not in ("password_hash", "originator_id", "originator_version"):
+                    click.echo(f"    {key}: {display(value)}")
 
 
 @events.command("verify", help="Vérifie la chaîne d’empreintes du journal (falsification).")
@@ -277,6 +280,18 @@ def users() -> None:
     pass
 
 
+def _first_workspace_id(container: Container) -> UUID | None:
+    """The first workspace created, read from the log itself.
+
+    Not from the accounts read model: no runner works in this process, so a
+    workspace created by the previous command may not be projected yet.
+    """
+    first = container.log.recorder.select_notifications(
+        start=1, limit=1, topics=[get_topic(Workspace.Created)]
+    )
+    return UUID(str(first[0].originator_id)) if first else None
+
+
 @users.command("create", help="Crée un compte (et l’espace de travail s’il n’y en a aucun).")
 @click.option("--email", required=True)
 @click.option("--password", required=True)
@@ -290,7 +305,7 @@ def users() -> None:
 def users_create(email: str, password: str, role: str, nom: str, workspace_id: UUID | None) -> None:
     with _container() as container, acting_as("system"):
         if workspace_id is None:
-            workspace_id = container.accounts_view.first_workspace_id()
+            workspace_id = _first_workspace_id(container)
         if workspace_id is None:
             workspace_id = container.accounts.create_workspace(nom="Mon espace").id
         receipt = container.accounts.register_user(

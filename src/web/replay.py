@@ -29,18 +29,17 @@ def _replay(container: Container, name: str, on_progress: Progress | None) -> Sh
 
 
 def rebuild_projection(container: Container, name: str, on_progress: Progress | None = None) -> int:
-    """Replay `name` from zero into new tables and swap them in; returns the position."""
-    container.audit.record(
-        SYSTEM_WORKSPACE,
-        kind=AdminActionKind.RECONSTRUCTION_PROJECTION,
-        cible=name,
-        details="démarrée",
-    )
+    """Replay `name` from zero into new tables and swap them in.
+
+    Returns the position of the last event the read model applied. The action is
+    recorded once done (recording it first would add an event to replay).
+    """
     replay = _replay(container, name, on_progress)
     try:
         replay.prepare()
-        replay.catch_up_to_live()
-        position = replay.swap()
+        replay.catch_up(to_head=True)
+        replay.swap()
+        position = replay.last_applied
     except BaseException:
         replay.drop()
         raise
@@ -51,7 +50,7 @@ def rebuild_projection(container: Container, name: str, on_progress: Progress | 
         SYSTEM_WORKSPACE,
         kind=AdminActionKind.RECONSTRUCTION_PROJECTION,
         cible=name,
-        details=f"terminée : {replay.done} événements rejoués, position {position}",
+        details=f"{replay.done} événements rejoués jusqu’à la position {position}",
     )
     return position
 
@@ -63,7 +62,7 @@ def verify_projection(
     replay = _replay(container, name, on_progress)
     try:
         replay.prepare()
-        replay.catch_up_to_live()
+        replay.catch_up(to_head=False)
         differences = replay.compare()
     finally:
         replay.drop()

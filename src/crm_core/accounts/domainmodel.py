@@ -40,14 +40,14 @@ def _check_profile(
     domaine_mail: str,
 ) -> dict[str, Any]:
     with FieldErrors() as check:
-        siret = siret.replace(" ", "")
-        if siret and not (_SIRET.match(siret) and _luhn_ok(siret)):
+        siret = "".join(siret.split())
+        if siret and not (_SIRET.fullmatch(siret) and _luhn_ok(siret)):
             check.add("siret", "SIRET invalide : 14 chiffres avec une clé de contrôle correcte.")
-        numero_tva = numero_tva.replace(" ", "").upper()
-        if numero_tva and not _VAT.match(numero_tva):
+        numero_tva = "".join(numero_tva.split()).upper()
+        if numero_tva and not _VAT.fullmatch(numero_tva):
             check.add("numero_tva", "Numéro de TVA invalide (exemple : FR12345678901).")
         domaine_mail = domaine_mail.strip().lower()
-        if domaine_mail and not _DOMAIN.match(domaine_mail):
+        if domaine_mail and not _DOMAIN.fullmatch(domaine_mail):
             check.add("domaine_mail", "Domaine invalide (exemple : mon-agence.fr).")
         logo_url = logo_url.strip()
         if logo_url and not logo_url.startswith(("https://", "/")):
