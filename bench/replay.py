@@ -52,7 +52,7 @@ from projections.registry import PROJECTIONS  # noqa: E402
 from tests.conftest import settings_for  # noqa: E402
 from web.container import Container, build_view, running_container  # noqa: E402
 
-EVENTS_PER_CLIENT = 20  # see _client_story
+EVENTS_PER_CLIENT = 17  # see _client_story
 BATCH_EVENTS = 5_000
 
 
@@ -65,7 +65,7 @@ def _admin_url() -> str:
 
 
 def _client_story(workspace_id: uuid.UUID, number: int) -> list[Any]:
-    """About twenty events around one client, the mix of a busy CRM."""
+    """Seventeen events around one client, the mix of a busy CRM."""
     client = Client.register(
         workspace_id=workspace_id,
         nom=f"Client {number}",
