@@ -166,7 +166,7 @@ def server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
         "CRM_SECRET_KEY": "bench-" + "k" * 48,
         "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
     }
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",

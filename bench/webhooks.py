@@ -158,7 +158,7 @@ def run(args: argparse.Namespace, conninfo: str, stripe: Any, rng: random.Random
     # runners in their own process (each with its own interpreter and GIL).
     serve = [sys.executable, "-m", "web.cli", "serve", "--port", str(port)]
     processes = [
-        subprocess.Popen(  # noqa: S603
+        subprocess.Popen(
             [*serve, "--no-projections"] if args.separate_projections else serve,
             env=env,
             cwd=ROOT,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import crm_core
 from crm_core.aggregate import CrmAggregate
+from crm_core.personal import personal_data_of
 
 CATALOGUE = Path(__file__).with_name("EVENTS.md")
 _COMMON = (
@@ -79,6 +80,16 @@ def _events(aggregate: type[CrmAggregate]) -> list[type]:
     return events
 
 
+def _personal(event_class: type) -> str:
+    declared = personal_data_of(event_class)
+    if declared is None:
+        return "—"
+    owner = f", clé détenue par `{declared.owner}`" if declared.owner else ""
+    return (
+        ", ".join(f"`{name}`" for name in declared.fields) + f" (sujet `{declared.subject}`{owner})"
+    )
+
+
 def render() -> str:
     lines = [
         "# Catalogue des événements",
@@ -86,6 +97,9 @@ def render() -> str:
         "Généré depuis le code par `python -m event_store.catalogue` ; un test échoue quand ce",
         "fichier n’est plus à jour. Un événement est un fait : on ne le renomme ni ne le",
         "modifie ; il évolue par `class_version` et des upcasters.",
+        "",
+        "Les données personnelles sont chiffrées par personne concernée et effaçables",
+        "(voir `event_store/RGPD.md`).",
         "",
         "Champs communs à tous les événements : "
         + ", ".join(f"`{name}`" for name in _COMMON)
@@ -99,7 +113,10 @@ def render() -> str:
             f"`{aggregate.__module__}` — {(aggregate.__doc__ or '').strip().splitlines()[0]}",
             "",
         ]
-        lines += ["| Événement | Version | Champs |", "|---|---|---|"]
+        lines += [
+            "| Événement | Version | Champs | Données personnelles (chiffrées) |",
+            "|---|---|---|---|",
+        ]
         for event_class in _events(aggregate):
             hints = typing.get_type_hints(event_class)
             fields = [
@@ -109,7 +126,8 @@ def render() -> str:
             ]
             version = getattr(event_class, "class_version", 1)
             lines.append(
-                f"| `{event_class.__qualname__}` | {version} | {', '.join(fields) or '—'} |"
+                f"| `{event_class.__qualname__}` | {version} | "
+                f"{', '.join(fields) or '—'} | {_personal(event_class)} |"
             )
         lines.append("")
     return "\n".join(lines)

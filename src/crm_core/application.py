@@ -13,7 +13,13 @@ from eventsourcing.persistence import IntegrityError
 
 from crm_core.aggregate import CrmAggregate
 from crm_core.context import within_action
-from crm_core.errors import ConcurrentChangeError, ConflictError, NotFoundError
+from crm_core.errors import (
+    ConcurrentChangeError,
+    ConflictError,
+    ErasureUnavailableError,
+    NotFoundError,
+)
+from crm_core.ports import PersonalDataVault
 
 # Every area application records into this one log, so a projection reads one
 # ordered sequence of all the CRM's events (a timeline mixes every area).
@@ -51,6 +57,8 @@ class CrmApplication(Application[UUID]):
     # tests included, uses the msgspec transcoder and mapper (named by topic: the
     # storage plumbing is configuration, never an import). An env overrides them.
     env: ClassVar[dict[str, str]] = {
+        # In memory, personal data is encrypted too, with keys kept in memory.
+        "PERSISTENCE_MODULE": "event_store.factory:CrmPopoFactory",
         "TRANSCODER_TOPIC": "event_store.transcoder:MsgspecTranscoder",
         "MAPPER_TOPIC": "event_store.mapper:MsgspecMapper",
     }
@@ -78,6 +86,21 @@ class CrmApplication(Application[UUID]):
         if not isinstance(aggregate, kind) or workspace_id not in (None, aggregate.workspace_id):
             raise NotFoundError(f"{label} introuvable.")
         return aggregate
+
+    def workspace_of(self, aggregate_id: UUID) -> UUID:
+        """The tenant of a record, for the admin tools that start from a bare id."""
+        return self._load(CrmAggregate, aggregate_id, None, "Enregistrement").workspace_id
+
+    def _erase_personal_data(self, subject_id: UUID) -> int:
+        """Destroy the keys of a data subject's personal data (crypto-shredding).
+
+        The storage is chosen by configuration; the CRM's PostgreSQL factory is the
+        vault of the keys. Any other storage cannot erase, and says so.
+        """
+        vault = self.factory
+        if not isinstance(vault, PersonalDataVault):
+            raise ErasureUnavailableError
+        return vault.erase_subject(subject_id)
 
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository

@@ -46,6 +46,13 @@ class ClientArchivedError(DomainError):
         super().__init__("Ce client est archivé : restaurez-le avant de le modifier.")
 
 
+class ClientErasedError(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Les données de ce client ont été effacées (RGPD) : il ne peut plus changer."
+        )
+
+
 class OpportunityClosedError(DomainError):
     pass
 
@@ -86,3 +93,20 @@ class PaymentGatewayError(PaymentError):
 
 class PaymentGatewayUnavailableError(PaymentGatewayError):
     """Stripe could not be reached or answered too slowly: retrying later may help."""
+
+
+class PersonalDataErasedError(DomainError):
+    """Personal data would be recorded about a person whose data was erased (RGPD)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Les données personnelles de cette personne ont été effacées : "
+            "impossible d’en enregistrer de nouvelles."
+        )
+
+
+class ErasureUnavailableError(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Effacement impossible : le stockage configuré ne chiffre pas les données personnelles."
+        )

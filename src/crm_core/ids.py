@@ -35,3 +35,8 @@ def stripe_event_record_id(stripe_event_id: str) -> UUID:
 def stripe_settings_id_for(workspace_id: UUID) -> UUID:
     """One Stripe settings record per workspace."""
     return uuid5(CRM_NAMESPACE, f"stripe-settings:{workspace_id}")
+
+
+#: The tenant of the actions that concern the whole installation (rebuilding a read
+#: model, verifying the event log): shown in every administrator's journal.
+SYSTEM_WORKSPACE = UUID(int=0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+from uuid import UUID
 
 
 class PasswordHasher(Protocol):
@@ -25,3 +26,12 @@ class SecretBox(Protocol):
     def seal(self, plaintext: str, *, context: str) -> str: ...
 
     def open(self, sealed: str, *, context: str) -> str: ...
+
+
+@runtime_checkable
+class PersonalDataVault(Protocol):
+    """Where the keys of the personal data live (the configured storage provides it)."""
+
+    def erase_subject(self, subject_id: UUID) -> int:
+        """Destroy the subject's key and the keys it owns; return how many were destroyed."""
+        ...

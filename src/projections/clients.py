@@ -166,6 +166,10 @@ class ClientsView(ReadModel):
             ),
         )
 
+    def forget(self, client_id: UUID, tracking: Tracking) -> None:
+        """RGPD erasure: the client's row (name, contacts, notes) goes."""
+        self.write(tracking, ("DELETE FROM rm_clients WHERE id = %s", (client_id,)))
+
     # --- queries ----------------------------------------------------------------
     def search(
         self,
@@ -243,6 +247,7 @@ class ClientsProjection(Projection[ClientsView]):
         Client.ContactAdded,
         Client.ContactUpdated,
         Client.ContactRemoved,
+        Client.Erased,
     )
 
     @singledispatchmethod
@@ -276,3 +281,7 @@ class ClientsProjection(Projection[ClientsView]):
     @process_event.register
     def _(self, event: Client.ContactRemoved, tracking: Tracking) -> None:
         self.view.remove_contact(event.originator_id, event.contact_id, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Erased, tracking: Tracking) -> None:
+        self.view.forget(event.originator_id, tracking)

@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.projection import Projection
 
 from projections.accounts import AccountsProjection, AccountsView
+from projections.audit import AuditProjection, AuditView
 from projections.clients import ClientsProjection, ClientsView
 from projections.payments import PaymentsProjection, PaymentsView
 from projections.pipeline import PipelineProjection, PipelineView
@@ -16,6 +17,7 @@ from projections.timeline import TimelineProjection, TimelineView
 
 PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     AccountsProjection.name: (AccountsProjection, AccountsView),
+    AuditProjection.name: (AuditProjection, AuditView),
     ClientsProjection.name: (ClientsProjection, ClientsView),
     PipelineProjection.name: (PipelineProjection, PipelineView),
     PaymentsProjection.name: (PaymentsProjection, PaymentsView),

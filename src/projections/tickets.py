@@ -11,6 +11,8 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from crm_core.personal import ERASED
+from crm_core.sales.domainmodel import Client
 from crm_core.support.domainmodel import Ticket
 from crm_core.values import TicketStatus
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor, like_pattern
@@ -214,6 +216,27 @@ class TicketsView(ReadModel):
         return int(row["n"]) if row else 0
 
 
+def _forget_client(view: TicketsView, client_id: UUID, tracking: Tracking) -> None:
+    """RGPD erasure: the client's tickets stay (counts, statuses), their text goes.
+
+    The placeholder is what a replay reads from the erased events, so a rebuilt
+    read model equals the live one.
+    """
+    view.write(
+        tracking,
+        (
+            "UPDATE rm_ticket_messages SET texte = %s WHERE ticket_id IN"
+            " (SELECT id FROM rm_tickets WHERE client_id = %s)",
+            (ERASED, client_id),
+        ),
+        (
+            "UPDATE rm_tickets SET sujet = %s, description = %s,"
+            " ouvert_par = CASE WHEN ouvert_par = '' THEN '' ELSE %s END WHERE client_id = %s",
+            (ERASED, ERASED, ERASED, client_id),
+        ),
+    )
+
+
 class TicketsProjection(Projection[TicketsView]):
     name = "tickets"
     topics = topics_of(
@@ -223,6 +246,7 @@ class TicketsProjection(Projection[TicketsView]):
         Ticket.Assigned,
         Ticket.StatusChanged,
         Ticket.PriorityChanged,
+        Client.Erased,
     )
 
     @singledispatchmethod
@@ -252,3 +276,6 @@ class TicketsProjection(Projection[TicketsView]):
     @process_event.register
     def _(self, event: Ticket.PriorityChanged, tracking: Tracking) -> None:
         self.view.change_priority(event, tracking)
+
+    def _(self, event: Client.Erased, tracking: Tracking) -> None:
+        _forget_client(self.view, event.originator_id, tracking)

@@ -78,7 +78,15 @@ class TimelineView(ReadModel):
             ),
         )
 
+    #: During a replay from zero, every subject is remembered here as well: the
+    #: replay then never waits for a lookup (the table stays the source of truth).
+    _replayed_subjects: dict[UUID, tuple[UUID, str]] | None = None
+
     def remember(self, subject_id: UUID, client_id: UUID, titre: str) -> Statement:
+        if self._replay is not None:
+            if self._replayed_subjects is None:
+                self._replayed_subjects = {}
+            self._replayed_subjects[subject_id] = (client_id, titre)
         memo = self.batch_memo()
         if memo is not None:
             memo[subject_id] = (client_id, titre)
@@ -88,7 +96,20 @@ class TimelineView(ReadModel):
             (subject_id, client_id, titre),
         )
 
+    def forget_client(self, client_id: UUID) -> list[Statement]:
+        if self._replayed_subjects:
+            for subject_id, (owner, _) in list(self._replayed_subjects.items()):
+                if owner == client_id:
+                    del self._replayed_subjects[subject_id]
+        return [
+            ("DELETE FROM rm_timeline WHERE client_id = %s", (client_id,)),
+            ("DELETE FROM rm_timeline_subjects WHERE client_id = %s", (client_id,)),
+        ]
+
     def subject(self, subject_id: UUID) -> tuple[UUID, str] | None:
+        if self._replay is not None and self._replayed_subjects is not None:
+            # A replay starts from empty tables: what it has not remembered is unknown.
+            return self._replayed_subjects.get(subject_id)
         memo = self.batch_memo()
         if memo is not None and subject_id in memo:
             # Remembered earlier in this batch: no round trip in the middle of the pipeline.
@@ -183,6 +204,7 @@ class TimelineProjection(Projection[TimelineView]):
         PaymentRequest.Failed,
         PaymentRequest.Expired,
         PaymentRequest.Refunded,
+        Client.Erased,
     )
 
     @singledispatchmethod
@@ -392,3 +414,8 @@ class TimelineProjection(Projection[TimelineView]):
             lambda titre: f"{what} pour « {titre} » ({format_money(event.amount_refunded)})",
             tracking,
         )
+
+    @process_event.register
+    def _(self, event: Client.Erased, tracking: Tracking) -> None:
+        # RGPD erasure: the client's timeline quotes names, subjects and notes.
+        self.view.write(tracking, *self.view.forget_client(event.originator_id))

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from uuid import UUID
 
 import click
@@ -15,11 +16,16 @@ import msgspec
 from eventsourcing.utils import get_topic
 
 from crm_core.accounts.domainmodel import Workspace
-from crm_core.application import LOG_NAME
+from crm_core.audit.application import display
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
+from crm_core.ids import SYSTEM_WORKSPACE
+from projections.integrity import verify_chain
+from projections.rebuild import RebuildProgress
 from projections.registry import PROJECTIONS
 from web.container import Container, running_container, scheduled_jobs
+from web.replay import rebuild_projection, verify_projection
+from web.rgpd import export_client, export_html, export_json
 from web.settings import settings
 
 
@@ -118,19 +124,46 @@ def projections_run() -> None:
             click.echo("Arrêt des projections.")
 
 
-@projections.command("rebuild", help="Reconstruit une projection depuis le premier événement.")
+def _print_progress(progress: RebuildProgress) -> None:
+    left = progress.seconds_left
+    click.echo(
+        f"  {progress.name} [{progress.state}] {progress.done}/{progress.total}"
+        f" ({progress.percent:.0f} %), {progress.rate:.0f} évt/s"
+        + (f", reste ~{left:.0f} s" if left is not None else ""),
+        err=True,
+    )
+
+
+@projections.command(
+    "rebuild", help="Reconstruit une projection dans de nouvelles tables, puis bascule."
+)
 @click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
 def projections_rebuild(name: str) -> None:
-    with _container() as container:
-        container.views[name].reset(LOG_NAME)
     started = time.monotonic()
-    with _container(projections=True) as container:
-        last = container.log.recorder.max_notification_id() or 0
-        container.wait(last, name, timeout=3600)
-        count = container.lag()[name]["position"]
+    with _container() as container, acting_as("system"):
+        position = rebuild_projection(container, name, on_progress=_print_progress)
     click.echo(
-        f"{name} reconstruite jusqu’à la position {count} en {time.monotonic() - started:.1f} s."
+        f"{name} reconstruite jusqu’à la position {position}"
+        f" en {time.monotonic() - started:.1f} s, sans interruption."
     )
+
+
+@projections.command("verify", help="Compare une projection avec un rejeu complet.")
+@click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
+def projections_verify(name: str) -> None:
+    with _container() as container, acting_as("system"):
+        differences = verify_projection(container, name, on_progress=_print_progress)
+    for difference in differences:
+        click.echo(
+            f"{difference.table} : {difference.only_live} ligne(s) seulement en direct,"
+            f" {difference.only_replayed} seulement rejouée(s)"
+        )
+        for sample in difference.samples:
+            click.echo(f"    {sample}")
+    if differences:
+        click.echo(f"{name} diffère d’un rejeu complet.", err=True)
+        sys.exit(1)
+    click.echo(f"{name} est identique à un rejeu complet.")
 
 
 @main.group(help="Le journal des événements.")
@@ -169,15 +202,94 @@ def events_tail(lines: int, follow: bool) -> None:
 @click.argument("aggregate_id", type=click.UUID)
 def events_show(aggregate_id: UUID) -> None:
     with _container() as container:
-        stored = list(container.log.recorder.select_events(aggregate_id))
-        if not stored:
+        # Through the mapper: personal fields decrypted (or "[effacé]"), typed values.
+        domain_events = list(container.log.repository.event_store.get(aggregate_id))
+        if not domain_events:
             raise click.ClickException(f"Aucun événement pour {aggregate_id}.")
-        for event in stored:
-            state = msgspec.json.decode(event.state)
-            click.echo(f"v{event.originator_version}  {event.topic.split(':')[-1]}")
-            for key, value in state.items():
-                if key != "password_hash":
-                    click.echo(f"    {key}: {value}")
+        for event in domain_events:
+            click.echo(f"v{event.originator_version}  {type(event).__qualname__}")
+            for key, value in vars(event).items():
+                if key not in ("password_hash", "originator_id", "originator_version"):
+                    click.echo(f"    {key}: {display(value)}")
+
+
+@events.command("verify", help="Vérifie la chaîne d’empreintes du journal (falsification).")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    help="POSITION:EMPREINTE notée hors de la base (répétable).",
+)
+def events_verify(anchors: tuple[str, ...]) -> None:
+    expected: dict[int, str] = {}
+    for anchor in anchors:
+        position, _, value = anchor.partition(":")
+        if not position.isdigit() or not value:
+            raise click.BadParameter(f"« {anchor} » : attendu POSITION:EMPREINTE")
+        expected[int(position)] = value
+    with _container() as container:
+        report = verify_chain(
+            container.conninfo,
+            anchors=expected,
+            progress=lambda done: click.echo(f"  … {done} événements vérifiés", err=True),
+        )
+        with acting_as("system"):
+            container.audit.record(
+                SYSTEM_WORKSPACE,
+                kind="verification_journal",
+                cible="crm_events",
+                details=f"{report.checked} vérifiés, {len(report.problems)} anomalie(s)",
+            )
+    for problem in report.problems:
+        click.echo(f"#{problem.position}: {problem.message}")
+    click.echo(
+        f"{report.checked} positions vérifiées ; tête de chaîne #{report.head_position}"
+        f" {report.head_hash}"
+    )
+    if not report.ok:
+        click.echo(f"JOURNAL ALTÉRÉ : {len(report.problems)} anomalie(s).", err=True)
+        sys.exit(1)
+    click.echo("Journal intact.")
+
+
+@main.group(help="Données personnelles (RGPD) : export et effacement d’un client.")
+def rgpd() -> None:
+    pass
+
+
+@rgpd.command("erase", help="Efface les données personnelles d’un client (irréversible).")
+@click.argument("client_id", type=click.UUID)
+@click.option("--yes", is_flag=True, help="Sans demander de confirmation.")
+@click.option("--actor", default="system", show_default=True, help="Qui demande l’effacement.")
+def rgpd_erase(client_id: UUID, yes: bool, actor: str) -> None:
+    if not yes:
+        click.confirm(
+            f"Effacer définitivement les données personnelles du client {client_id} ?", abort=True
+        )
+    with _container() as container, acting_as(actor):
+        workspace_id = container.sales.workspace_of(client_id)
+        receipt = container.sales.erase_client(workspace_id, client_id)
+    click.echo(f"Client {client_id} effacé (position {receipt.position}).")
+
+
+@rgpd.command("export", help="Exporte tout ce que le CRM sait d’un client (JSON, HTML).")
+@click.argument("client_id", type=click.UUID)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Fichier JSON (sinon stdout)."
+)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Version lisible HTML.")
+@click.option("--actor", default="system", show_default=True, help="Qui demande l’export.")
+def rgpd_export(client_id: UUID, output: str | None, html_path: str | None, actor: str) -> None:
+    with _container() as container, acting_as(actor):
+        workspace_id = container.sales.workspace_of(client_id)
+        export = export_client(container, workspace_id, client_id)
+    data = export_json(export)
+    if output:
+        Path(output).write_bytes(data)
+    else:
+        click.echo(data.decode())
+    if html_path:
+        Path(html_path).write_text(export_html(export), encoding="utf-8")
 
 
 @main.group(help="Comptes de l’équipe.")

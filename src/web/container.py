@@ -20,6 +20,7 @@ from adapters.stripe.reconcile import reconcile_pending
 from adapters.stripe.webhooks import StripeWebhooks, WebhookSecret
 from crm_core.accounts.application import AccountsApplication
 from crm_core.application import LOG_NAME, EventLog
+from crm_core.audit.application import AuditApplication
 from crm_core.billing.application import BillingApplication
 from crm_core.billing.domainmodel import mode_of_secret_key
 from crm_core.billing.ports import StripeCredentials
@@ -27,6 +28,7 @@ from crm_core.errors import DomainError
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
+from projections.audit import AuditView
 from projections.clients import ClientsView
 from projections.payments import PaymentsView
 from projections.pipeline import PipelineView
@@ -56,6 +58,7 @@ class Container:
     support: SupportApplication
     billing: BillingApplication
     stripe_webhooks: StripeWebhooks
+    audit: AuditApplication
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
@@ -79,6 +82,10 @@ class Container:
     @property
     def timeline(self) -> TimelineView:
         return self.view("timeline", TimelineView)
+
+    @property
+    def audit_view(self) -> AuditView:
+        return self.view("audit", AuditView)
 
     @property
     def accounts_view(self) -> AccountsView:
@@ -119,8 +126,8 @@ class Container:
                 position = view.position(LOG_NAME)
                 row = conn.execute(
                     "SELECT count(*) FROM crm_events WHERE notification_id > %s"
-                    " AND topic = ANY(%s)",
-                    (position, list(projection_class.topics)),
+                    " AND (topic = ANY(%s) OR cardinality(%s::text[]) = 0)",
+                    (position, list(projection_class.topics), list(projection_class.topics)),
                 ).fetchone()
                 report[name] = {"position": position, "lag": int(row[0]) if row else 0}
         return report
@@ -170,7 +177,9 @@ def running_container(
     with ExitStack() as stack:
         if conninfo is None:
             conninfo = stack.enter_context(database(settings))
-        env = eventsourcing_env(conninfo, pool_size=settings.pool_size)
+        env = eventsourcing_env(
+            conninfo, encryption_key=settings.encryption_key, pool_size=settings.pool_size
+        )
         event_log = EventLog(env)  # creates the events table before the migrations
         stack.callback(event_log.close)
         apply_migrations(conninfo, settings.migrations_dir)
@@ -189,7 +198,8 @@ def running_container(
             secrets=AesGcmSecretBox(settings.encryption_key),
             override=_stripe_override(settings),
         )
-        for app in (accounts, sales, support, billing):
+        audit = AuditApplication(env)
+        for app in (accounts, sales, support, billing, audit):
             stack.callback(app.close)
         run = settings.run_projections if projections is None else projections
         runners: dict[str, BatchingProjectionRunner[Any]] = {}
@@ -215,6 +225,7 @@ def running_container(
                 lookup=cast(PaymentsView, views["payments"]),
                 tolerance=settings.stripe_webhook_tolerance_seconds,
             ),
+            audit=audit,
             log=event_log,
             views=views,
             jobs=Jobs(build_broker(settings)),

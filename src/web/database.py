@@ -38,11 +38,16 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         log.info("PostgreSQL embarqué arrêté")
 
 
-def eventsourcing_env(conninfo: str, *, pool_size: int = 4) -> dict[str, str]:
-    """The eventsourcing library's persistence settings for a connection string."""
+def eventsourcing_env(conninfo: str, *, encryption_key: str, pool_size: int = 4) -> dict[str, str]:
+    """The eventsourcing library's persistence settings for a connection string.
+
+    `encryption_key` is the master key of the personal-data keys (crypto-shredding).
+    """
     params = conninfo_to_dict(conninfo)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # The library's PostgreSQL factory with the personal-data keyring added.
+        "PERSISTENCE_MODULE": "event_store.factory:CrmPostgresFactory",
+        "CRM_ENCRYPTION_KEY": encryption_key,
         "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
         "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
         "POSTGRES_PORT": str(params.get("port", "5432")),

@@ -25,6 +25,13 @@ class Settings:
     )
     base_url: str = field(metadata={"doc": "Public URL of the CRM, used in links sent out"})
     secret_key: str = field(repr=False, metadata={"doc": "Key signing sessions and CSRF tokens"})
+    encryption_key: str = field(
+        repr=False,
+        metadata={
+            "doc": "Master key (32 bytes, url-safe base64): personal-data keys, stored "
+            "secrets (Stripe keys, SMTP passwords)"
+        },
+    )
     run_projections: bool = field(
         metadata={"doc": "Run the projection runners inside the web process"}
     )
@@ -33,9 +40,6 @@ class Settings:
     )
     pool_size: int = field(metadata={"doc": "Connections kept open per pool"})
     migrations_dir: Path = field(metadata={"doc": "Folder of the read-model SQL migrations"})
-    encryption_key: str = field(
-        repr=False, metadata={"doc": "AES-256 key (base64url) sealing stored secrets (Stripe keys)"}
-    )
     stripe_secret_key: str = field(
         repr=False, metadata={"doc": "Stripe secret key; overrides the keys stored per workspace"}
     )
@@ -83,16 +87,6 @@ def _secret_key(data_dir: Path) -> str:
     return _generated_once("CRM_SECRET_KEY", data_dir / "secret_key", secrets.token_urlsafe(48))
 
 
-def _encryption_key(data_dir: Path) -> str:
-    """CRM_ENCRYPTION_KEY, or a 256-bit key generated once in the data folder.
-
-    Losing this key makes the stored Stripe keys unreadable (they must be entered
-    again): in production, set it in the environment and back it up.
-    """
-    fresh = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    return _generated_once("CRM_ENCRYPTION_KEY", data_dir / "encryption_key", fresh)
-
-
 def _generated_once(name: str, path: Path, fresh: str) -> str:
     from_env = _env(name)
     if from_env:
@@ -102,6 +96,17 @@ def _generated_once(name: str, path: Path, fresh: str) -> str:
         path.write_text(fresh, encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
+
+
+def _encryption_key(data_dir: Path) -> str:
+    """CRM_ENCRYPTION_KEY, or a 256-bit key generated once in the data folder (embedded).
+
+    Losing it makes every personal field of the event log and the stored secrets
+    (Stripe keys) unreadable: production sets it in the environment and backs it
+    up apart from the database.
+    """
+    fresh = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return _generated_once("CRM_ENCRYPTION_KEY", data_dir / "encryption_key", fresh)
 
 
 def load_settings() -> Settings:
@@ -114,13 +119,13 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         base_url=_env("CRM_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         secret_key=_secret_key(data_dir),
+        encryption_key=_encryption_key(data_dir),
         run_projections=_env("CRM_RUN_PROJECTIONS", "1") not in ("0", "false", "non"),
         run_jobs_in_process=not redis_url,
         pool_size=int(_env("CRM_POOL_SIZE", "2")),
         migrations_dir=Path(_env("CRM_MIGRATIONS_DIR") or _default_migrations_dir()),
         cookie_secure=_env("CRM_COOKIE_SECURE", "1") not in ("0", "false", "non"),
         trust_proxy=_env("CRM_TRUST_PROXY", "0") in ("1", "true", "oui"),
-        encryption_key=_encryption_key(data_dir),
         stripe_secret_key=_env("STRIPE_SECRET_KEY"),
         stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
         stripe_api_base=_env("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),

@@ -11,6 +11,7 @@ import pytest
 
 from crm_core.accounts.application import AccountsApplication
 from crm_core.application import CrmApplication
+from crm_core.audit.application import AuditApplication
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
 from crm_core.sales.application import SalesApplication
@@ -20,7 +21,7 @@ from tests.unit.fakes import FakePasswordHasher
 PASSWORD = "correct horse battery"
 
 
-class WholeCrm(AccountsApplication, SalesApplication, SupportApplication):
+class WholeCrm(AccountsApplication, SalesApplication, SupportApplication, AuditApplication):
     """Every area's commands on one in-memory store.
 
     In production the areas record into one shared event store; here one

@@ -46,6 +46,8 @@ def record_one_of_everything(crm: WholeCrm) -> UUID:
     crm.add_internal_note(workspace, ticket, texte="Serveur", auteur=user_actor(admin))
     crm.assign(workspace, ticket, lea)
     crm.change_status(workspace, ticket, "resolu")
+    crm.record(workspace, kind="export_rgpd", cible=str(client), details="1 enregistrement")
+    crm.erase_client(workspace, crm.register_client(workspace, nom="À effacer").id)
     return workspace
 
 

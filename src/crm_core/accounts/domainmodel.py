@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
@@ -12,6 +12,7 @@ from crm_core.aggregate import CrmAggregate
 from crm_core.checks import FieldErrors
 from crm_core.errors import DomainError
 from crm_core.ids import user_id_for
+from crm_core.personal import PersonalData
 from crm_core.values import Role
 
 _SIRET = re.compile(r"^\d{14}$")
@@ -200,6 +201,7 @@ class StaffUser(CrmAggregate):
     """
 
     class Registered(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=("email", "nom"))
         email: str
         nom: str
         role: Role
@@ -209,6 +211,7 @@ class StaffUser(CrmAggregate):
         role: Role
 
     class Renamed(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=("nom",))
         nom: str
 
     class PasswordChanged(CrmAggregate.Event):

@@ -91,6 +91,20 @@ class SalesApplication(CrmApplication):
         return Receipt(client.id, self._commit(client))
 
     @command
+    def erase_client(self, workspace_id: UUID, client_id: UUID) -> Receipt:
+        """Erase a client's personal data (RGPD right to erasure).
+
+        `Client.Erased` is recorded first, so the read models forget the person and
+        the audit shows the erasure; then the keys of its personal data (its own and
+        its tickets') are destroyed. Run again, it destroys the keys again: an
+        erasure interrupted between the two steps completes on retry.
+        """
+        client = self._client(workspace_id, client_id)
+        position = self._commit(client) if client.erase() else 0
+        self._erase_personal_data(client_id)
+        return Receipt(client.id, position or self.recorder.max_notification_id() or 0)
+
+    @command
     def archive_client(self, workspace_id: UUID, client_id: UUID) -> Receipt:
         client = self._client(workspace_id, client_id)
         client.archive()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import msgspec
@@ -14,11 +14,13 @@ from crm_core.aggregate import CrmAggregate
 from crm_core.checks import FieldErrors
 from crm_core.errors import (
     ClientArchivedError,
+    ClientErasedError,
     DomainError,
     NotFoundError,
     OpportunityClosedError,
 )
 from crm_core.ids import client_id_for
+from crm_core.personal import PersonalData
 from crm_core.values import ActivityKind, Address, ClientType, Stage
 
 
@@ -61,10 +63,25 @@ def _check_client(
         }
 
 
+_CLIENT_PERSONAL = PersonalData(
+    fields=(
+        "nom",
+        "email",
+        "telephone",
+        "adresse.rue",
+        "adresse.code_postal",
+        "adresse.ville",
+        "notes",
+    ),
+)
+_CONTACT_PERSONAL = PersonalData(fields=("contact.nom", "contact.email", "contact.telephone"))
+
+
 class Client(CrmAggregate):
     """A company or a person the workspace sells to."""
 
     class Registered(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = _CLIENT_PERSONAL
         nom: str
         type_client: ClientType
         email: str
@@ -75,6 +92,7 @@ class Client(CrmAggregate):
         notes: str
 
     class Updated(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = _CLIENT_PERSONAL
         nom: str
         type_client: ClientType
         email: str
@@ -91,13 +109,18 @@ class Client(CrmAggregate):
         pass
 
     class ContactAdded(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = _CONTACT_PERSONAL
         contact: Contact
 
     class ContactUpdated(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = _CONTACT_PERSONAL
         contact: Contact
 
     class ContactRemoved(CrmAggregate.Event):
         contact_id: UUID
+
+    class Erased(CrmAggregate.Event):
+        """The person's data was erased (RGPD): its keys are destroyed, it is forgotten."""
 
     @staticmethod
     def create_id(workspace_id: UUID, email: str, **_: Any) -> UUID:
@@ -145,6 +168,7 @@ class Client(CrmAggregate):
         self.workspace_id = workspace_id
         self.contacts: dict[UUID, Contact] = {}
         self.archived = False
+        self.erased = False
         self._set(nom, type_client, email, telephone, adresse, tags, owner_id, notes)
 
     def _set(
@@ -168,8 +192,23 @@ class Client(CrmAggregate):
         self.notes = notes
 
     def ensure_active(self) -> None:
+        if self.erased:
+            raise ClientErasedError
         if self.archived:
             raise ClientArchivedError
+
+    def erase(self) -> bool:
+        """Forget the person; False when already erased (the keys are destroyed again)."""
+        if self.erased:
+            return False
+        self._erase()
+        return True
+
+    @event(Erased)
+    def _erase(self) -> None:
+        self.erased = True
+        self.archived = True
+        self.contacts = {}
 
     def update(
         self,
@@ -222,6 +261,8 @@ class Client(CrmAggregate):
         self._set(nom, type_client, email, telephone, adresse, tags, owner_id, notes)
 
     def archive(self) -> None:
+        if self.erased:
+            raise ClientErasedError
         if self.archived:
             raise DomainError("Ce client est déjà archivé.")
         self._archive()
@@ -231,6 +272,8 @@ class Client(CrmAggregate):
         self.archived = True
 
     def restore(self) -> None:
+        if self.erased:
+            raise ClientErasedError
         if not self.archived:
             raise DomainError("Ce client n’est pas archivé.")
         self._restore()
@@ -533,6 +576,9 @@ class Activity(CrmAggregate):
     """A note, a call or a meeting logged on a client's timeline."""
 
     class Logged(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(
+            subject="client_id", fields=("sujet", "contenu")
+        )
         client_id: UUID
         kind: ActivityKind
         sujet: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
@@ -9,6 +10,7 @@ from eventsourcing.domain import event
 from crm_core.aggregate import CrmAggregate
 from crm_core.checks import FieldErrors
 from crm_core.errors import DomainError, TicketClosedError
+from crm_core.personal import PersonalData
 from crm_core.sales.domainmodel import Client
 from crm_core.values import TicketPriority, TicketSource, TicketStatus, TicketType
 
@@ -19,7 +21,12 @@ MAX_BODY = 10000
 class Ticket(CrmAggregate):
     """A request for help from a client, with its conversation."""
 
+    # The ticket's text is encrypted with the ticket's own key, owned by its client:
+    # replies do not carry the client id, erasing the client erases them all.
     class Opened(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(
+            fields=("sujet", "description", "ouvert_par"), owner="client_id"
+        )
         client_id: UUID
         sujet: str
         description: str
@@ -29,11 +36,13 @@ class Ticket(CrmAggregate):
         ouvert_par: str
 
     class Replied(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=("texte",))
         message_id: UUID
         texte: str
         auteur: str
 
     class NoteAdded(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=("texte",))
         message_id: UUID
         texte: str
         auteur: str

@@ -1,0 +1,282 @@
+"""Replay benchmark: rebuild every read model from a large log, against a bare read.
+
+    uv run python bench/replay.py                  # 1,000,000 events
+    uv run python bench/replay.py --events 100000  # smaller
+
+Creates its own database on BENCH_DATABASE_URL (else TEST_DATABASE_URL, else
+postgresql://postgres@127.0.0.1:5432/postgres), fills it through the application
+(aggregates saved in large batches, so the personal fields are encrypted and the
+hash chain written like in production), then, in a child process so that its
+peak memory is its own, measures:
+
+- the bare read: every event read in order and decoded by the mapper (the least
+  any replay has to do), in events per second;
+- the rebuild of every read model into shadow tables (what `crm projections
+  rebuild` does before the swap), in log events per second, with the peak RSS
+  and the peak of Python allocations (tracemalloc, in a separate pass over one
+  read model, since tracing slows everything down).
+
+Prints one JSON object. Targets: whole rebuild < 120 s, peak memory < 500 MB,
+rebuild rate >= 0.3 x bare read rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from crm_core.application import LOG_NAME  # noqa: E402
+from crm_core.context import acting_as  # noqa: E402
+from crm_core.sales.domainmodel import Activity, Client, Opportunity  # noqa: E402
+from crm_core.support.domainmodel import Ticket  # noqa: E402
+from projections.rebuild import ShadowReplay, replay_together  # noqa: E402
+from projections.registry import PROJECTIONS  # noqa: E402
+from tests.conftest import settings_for  # noqa: E402
+from web.container import Container, build_view, running_container  # noqa: E402
+
+EVENTS_PER_CLIENT = 17  # see _client_story
+BATCH_EVENTS = 5_000
+
+
+def _admin_url() -> str:
+    return make_conninfo(
+        os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def _client_story(workspace_id: uuid.UUID, number: int) -> list[Any]:
+    """Seventeen events around one client, the mix of a busy CRM."""
+    client = Client.register(
+        workspace_id=workspace_id,
+        nom=f"Client {number}",
+        email=f"client{number}@bench.example",
+        telephone="0102030405",
+        notes="Client de test pour le banc de rejeu",
+    )
+    for step in range(2):
+        client.update(
+            nom=f"Client {number}",
+            type_client="entreprise",
+            email=f"client{number}@bench.example",
+            telephone=f"01020304{step:02d}",
+            notes="Notes revues",
+        )
+    client.add_contact(nom=f"Contact {number}", email=f"contact{number}@bench.example")
+    opportunity = Opportunity.open(
+        workspace_id=workspace_id, client=client, titre=f"Affaire {number}", montant_estime="1500"
+    )
+    opportunity.move_to("qualification", client=client)
+    opportunity.move_to("proposition", client=client)
+    opportunity.move_to("gagne", client=client)
+    ticket = Ticket.open(
+        workspace_id=workspace_id, client=client, sujet="Question", description="Comment faire ?"
+    )
+    for _ in range(3):
+        ticket.reply(texte="Voici la réponse détaillée.", auteur="staff")
+    ticket.change_status("resolu")
+    activities = [
+        Activity.log(
+            workspace_id=workspace_id,
+            client=client,
+            kind="appel",
+            sujet="Point hebdomadaire",
+            contenu="Échange sur l’avancement",
+            date_activite=datetime.now(UTC),
+            duree_minutes=30,
+        )
+        for _ in range(4)
+    ]
+    return [client, opportunity, ticket, *activities]
+
+
+def generate(container: Container, events: int) -> dict[str, float]:
+    started = time.perf_counter()
+    with acting_as("bench"):
+        workspace_id = container.accounts.create_workspace(nom="Banc de rejeu").id
+        batch: list[Any] = []
+        pending = 0
+        number = 0
+        while number * EVENTS_PER_CLIENT < events:
+            story = _client_story(workspace_id, number)
+            batch += story
+            pending += sum(len(aggregate.pending_events) for aggregate in story)
+            number += 1
+            if pending >= BATCH_EVENTS:
+                container.sales.save(*batch)
+                batch, pending = [], 0
+        if batch:
+            container.sales.save(*batch)
+    stored = container.log.recorder.max_notification_id() or 0
+    elapsed = time.perf_counter() - started
+    return {"generated_events": stored, "clients": number, "generate_seconds": round(elapsed, 1)}
+
+
+def _bare_read(container: Container, head: int) -> dict[str, float]:
+    mapper, recorder = container.log.mapper, container.log.recorder
+    started = time.perf_counter()
+    position, count = 0, 0
+    while position < head:
+        notifications = recorder.select_notifications(start=position + 1, limit=2_000, stop=head)
+        if not notifications:
+            break
+        for notification in notifications:
+            mapper.to_domain_event(notification)
+        count += len(notifications)
+        position = notifications[-1].id
+    elapsed = time.perf_counter() - started
+    return {"events": count, "seconds": round(elapsed, 2), "events_per_second": count / elapsed}
+
+
+def _replays(container: Container, names: list[str]) -> list[ShadowReplay]:
+    replays = [
+        ShadowReplay(
+            conninfo=container.conninfo,
+            log=container.log,
+            name=name,
+            projection_class=PROJECTIONS[name][0],
+            view=build_view(container.env, name),
+        )
+        for name in names
+    ]
+    for replay in replays:
+        replay.prepare()
+    return replays
+
+
+def _close(replays: list[ShadowReplay]) -> None:
+    for replay in replays:
+        replay.drop()
+        replay.close()
+        replay.view.datastore.close()
+
+
+def measure(container: Container) -> dict[str, Any]:
+    head = container.log.recorder.max_notification_id() or 0
+    bare = _bare_read(container, head)
+    replays = _replays(container, sorted(PROJECTIONS))
+    try:
+        started = time.perf_counter()
+        replay_together(replays, head)
+        for replay in replays:
+            replay.build_indexes()  # part of a rebuild: done before the swap
+        total_seconds = time.perf_counter() - started
+        applied = {replay.name: replay.done for replay in replays}
+    finally:
+        _close(replays)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Python allocations, traced on a replay of the busiest read model (tracing slows
+    # everything down, so it is a separate, shorter pass).
+    replays = _replays(container, ["audit"])
+    try:
+        tracemalloc.start()
+        replay_together(replays, min(head, 200_000))
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        _close(replays)
+    rebuild_rate = head / total_seconds
+    return {
+        "log_events": head,
+        "bare_read": {k: round(v, 2) for k, v in bare.items()},
+        "rebuild_all_read_models": {
+            "seconds": round(total_seconds, 1),
+            "log_events_per_second": round(rebuild_rate),
+            "applied_events": sum(applied.values()),
+            "applied_per_read_model": applied,
+        },
+        "ratio_rebuild_to_bare_read": round(rebuild_rate / bare["events_per_second"], 3),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "peak_python_alloc_mb_audit_200k": round(traced_peak / 2**20, 1),
+        "targets": {
+            "rebuild_under_120_s": total_seconds < 120,
+            "peak_under_500_mb": peak_rss_mb < 500,
+            "ratio_at_least_0_3": rebuild_rate / bare["events_per_second"] >= 0.3,
+        },
+    }
+
+
+def _container(conninfo: str, data_dir: Path) -> Any:
+    return running_container(
+        settings_for(conninfo, data_dir), projections=False, conninfo=conninfo, worker=False
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--database", help="measure this existing database (kept)")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # child: the database to measure
+    parser.add_argument("--data-dir", default=str(ROOT / ".bench-data"))
+    args = parser.parse_args()
+    data_dir = Path(args.data_dir)
+    if args.measure:
+        with _container(args.measure, data_dir) as container:
+            print(json.dumps(measure(container)))
+        return
+    if args.database:
+        with _container(make_conninfo(args.database), data_dir) as container:
+            print(json.dumps(measure(container), indent=2))
+        return
+    admin = _admin_url()
+    name = f"crm_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {0}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(admin)
+    params["dbname"] = name
+    conninfo = make_conninfo(**params)  # type: ignore[arg-type]
+    try:
+        with _container(conninfo, data_dir) as container:
+            generation = generate(container, args.events)
+        child = subprocess.run(
+            [sys.executable, __file__, "--measure", conninfo, "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(child.stdout.strip().splitlines()[-1])
+    finally:
+        if not args.keep:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {0} WITH (FORCE)").format(sql.Identifier(name))
+                )
+    print(
+        json.dumps(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                **generation,
+                **figures,
+                "application": LOG_NAME,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

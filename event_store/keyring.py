@@ -1,0 +1,275 @@
+"""Per-data-subject keys for crypto-shredding, kept in `crm_subject_keys`.
+
+Each data subject (a client, a staff user, a ticket owned by a client) has its
+own random 256-bit data key. The table stores it wrapped (AES-GCM) by the master
+key from `CRM_ENCRYPTION_KEY`, so a dump of the database alone reveals nothing.
+Erasing a subject sets its wrapped key (and the keys it owns) to NULL: the
+ciphertexts left in the append-only event log can never be read again.
+See RGPD.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from typing import Any, Protocol
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.sql import SQL, Identifier
+
+from crm_core.errors import PersonalDataErasedError
+
+TABLE = "crm_subject_keys"
+_NONCE = 12
+
+# Keys read from the table stay cached this long, per process. An erasure made in
+# this process clears the entry at once; one made by another process is seen
+# after at most this delay (the read models forget the person through the
+# Client.Erased event anyway).
+CACHE_SECONDS = float(os.environ.get("CRM_KEY_CACHE_SECONDS", "30"))
+_CACHE_LIMIT = 200_000
+_READ_AHEAD = 2_000
+
+
+class KeyringError(Exception):
+    """The keyring cannot serve: no master key configured, or a wrong one."""
+
+
+class ErasedSubjectError(PersonalDataErasedError):
+    """Personal data would be written for a data subject already erased."""
+
+
+def parse_master_key(text: str) -> bytes:
+    """A master key as configured: 32 bytes, url-safe base64 (as `crm` generates)."""
+    try:
+        key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except ValueError as error:
+        msg = "CRM_ENCRYPTION_KEY doit être 32 octets encodés en base64 url-safe."
+        raise KeyringError(msg) from error
+    if len(key) != 32:
+        msg = "CRM_ENCRYPTION_KEY doit être 32 octets encodés en base64 url-safe."
+        raise KeyringError(msg)
+    return key
+
+
+class _Cache:
+    """Data keys by subject, shared by every keyring of one database in the process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: dict[UUID, tuple[AESGCM | None, float]] = {}
+
+    def get(self, subject: UUID) -> tuple[bool, AESGCM | None]:
+        entry = self.entries.get(subject)
+        if entry is None or entry[1] < time.monotonic():
+            return False, None
+        return True, entry[0]
+
+    def put(self, subject: UUID, key: AESGCM | None) -> None:
+        with self.lock:
+            if len(self.entries) >= _CACHE_LIMIT:
+                self.entries.clear()
+            self.entries[subject] = (key, time.monotonic() + CACHE_SECONDS)
+
+    def forget(self, subjects: list[UUID]) -> None:
+        with self.lock:
+            for subject in subjects:
+                self.entries[subject] = (None, time.monotonic() + CACHE_SECONDS)
+
+
+_caches: dict[tuple[Any, ...], _Cache] = {}
+_caches_lock = threading.Lock()
+
+
+class Keyring(Protocol):
+    """What the mapper needs: a subject's key to write with, to read with, erasure."""
+
+    def for_reading(self, subject: UUID) -> AESGCM | None: ...
+
+    def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM: ...
+
+    def erase(self, subject: UUID) -> int: ...
+
+
+class MemoryKeyring:
+    """Keys kept in memory, for the in-memory event store of the unit tests.
+
+    They live exactly as long as the events they protect (the process), so the
+    domain's tests see encryption and erasure behave as in production.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[UUID, AESGCM | None] = {}
+        self._owners: dict[UUID, UUID | None] = {}
+
+    def for_reading(self, subject: UUID) -> AESGCM | None:
+        return self._keys.get(subject)
+
+    def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM:
+        if subject not in self._keys:
+            self._keys[subject] = AESGCM(AESGCM.generate_key(bit_length=256))
+            self._owners[subject] = owner
+        key = self._keys[subject]
+        if key is None:
+            raise ErasedSubjectError
+        return key
+
+    def erase(self, subject: UUID) -> int:
+        erased = [subject] + [s for s, owner in self._owners.items() if owner == subject]
+        for each in erased:
+            self._keys[each] = None
+        return len(erased)
+
+
+class SubjectKeyring:
+    """Creates, unwraps and destroys the data keys of data subjects."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, master_key: bytes | None, database: str
+    ) -> None:
+        """`database` names the database (host, port, name) for the shared cache."""
+        self.datastore = datastore
+        self._master = AESGCM(master_key) if master_key else None
+        with _caches_lock:
+            # One cache per database and schema: an erasure by one application of the
+            # process is seen at once by the others (the projection runners).
+            self._cache = _caches.setdefault((database, datastore.schema), _Cache())
+        self._table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(TABLE))
+
+    # --- schema -------------------------------------------------------------------
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {0} ("
+                    " subject_id uuid PRIMARY KEY,"
+                    " owner_id uuid,"
+                    " wrapped_key bytea,"  # NULL once erased
+                    " created_at timestamptz NOT NULL DEFAULT now(),"
+                    " erased_at timestamptz)"
+                ).format(self._table)
+            )
+            curs.execute(
+                SQL("CREATE INDEX IF NOT EXISTS crm_subject_keys_owner ON {0} (owner_id)").format(
+                    self._table
+                )
+            )
+            curs.execute(
+                SQL(
+                    "CREATE INDEX IF NOT EXISTS crm_subject_keys_created"
+                    " ON {0} (created_at, subject_id)"
+                ).format(self._table)
+            )
+
+    # --- keys -----------------------------------------------------------------------
+    def _master_key(self) -> AESGCM:
+        if self._master is None:
+            msg = "CRM_ENCRYPTION_KEY manquante : impossible de chiffrer les données personnelles."
+            raise KeyringError(msg)
+        return self._master
+
+    def _unwrap(self, subject: UUID, wrapped: bytes) -> AESGCM:
+        try:
+            raw = self._master_key().decrypt(wrapped[:_NONCE], wrapped[_NONCE:], subject.bytes)
+        except Exception as error:  # cryptography raises InvalidTag, without a message
+            msg = "Clé maîtresse CRM_ENCRYPTION_KEY incorrecte pour ces données."
+            raise KeyringError(msg) from error
+        return AESGCM(raw)
+
+    def for_reading(self, subject: UUID) -> AESGCM | None:
+        """The subject's key, or None when it was erased (or never existed)."""
+        hit, key = self._cache.get(subject)
+        if hit:
+            return key
+        # Read ahead: a replay reads events in log order and keys were created in
+        # that order too, so the keys created just after this one come next.
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT subject_id, wrapped_key FROM {0} WHERE (created_at, subject_id) >="
+                    " (SELECT created_at, subject_id FROM {0} WHERE subject_id = %s)"
+                    " ORDER BY created_at, subject_id LIMIT %s"
+                ).format(self._table),
+                (subject, _READ_AHEAD),
+                prepare=True,
+            )
+            rows = curs.fetchall()
+        found: AESGCM | None = None
+        for row in rows:
+            wrapped = row["wrapped_key"]
+            key = self._unwrap(row["subject_id"], bytes(wrapped)) if wrapped is not None else None
+            self._cache.put(row["subject_id"], key)
+            if row["subject_id"] == subject:
+                found = key
+        if not rows:
+            self._cache.put(subject, None)
+        return found
+
+    def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM:
+        """The subject's key, created on its first personal data; refused once erased."""
+        hit, key = self._cache.get(subject)
+        if hit and key is not None:
+            return key
+        raw = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(_NONCE)
+        wrapped = nonce + self._master_key().encrypt(nonce, raw, subject.bytes)
+        with self.datastore.transaction(commit=True) as curs:
+            # Two processes creating the same subject's key: the first one wins and
+            # both read it back.
+            curs.execute(
+                SQL(
+                    "INSERT INTO {0} (subject_id, owner_id, wrapped_key) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (subject_id) DO NOTHING"
+                ).format(self._table),
+                (subject, owner, wrapped),
+            )
+            curs.execute(
+                SQL("SELECT wrapped_key, erased_at FROM {0} WHERE subject_id = %s").format(
+                    self._table
+                ),
+                (subject,),
+            )
+            row = curs.fetchone()
+        if row is None or row["wrapped_key"] is None:
+            raise ErasedSubjectError
+        key = self._unwrap(subject, bytes(row["wrapped_key"]))
+        self._cache.put(subject, key)
+        return key
+
+    def erase(self, subject: UUID) -> int:
+        """Destroy the subject's key and the keys it owns; returns how many were destroyed.
+
+        An erased subject keeps its row (wrapped_key NULL), so no new key is ever
+        created for it and its ciphertexts stay unreadable for good.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {0} (subject_id, wrapped_key, erased_at) VALUES (%s, NULL, now())"
+                    " ON CONFLICT (subject_id) DO NOTHING"
+                ).format(self._table),
+                (subject,),
+            )
+            curs.execute(
+                SQL(
+                    "UPDATE {0} SET wrapped_key = NULL, erased_at = coalesce(erased_at, now())"
+                    " WHERE subject_id = %s OR owner_id = %s RETURNING subject_id"
+                ).format(self._table),
+                (subject, subject),
+            )
+            erased = [row["subject_id"] for row in curs.fetchall()]
+        self._cache.forget(erased)
+        return len(erased)
+
+    def is_erased(self, subject: UUID) -> bool:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT erased_at FROM {0} WHERE subject_id = %s").format(self._table),
+                (subject,),
+            )
+            row = curs.fetchone()
+        return row is not None and row["erased_at"] is not None

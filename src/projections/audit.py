@@ -1,0 +1,176 @@
+"""The audit journal: every event of a workspace, newest first, with filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+import msgspec
+import psycopg
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from crm_core.sales.domainmodel import Client
+from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from projections.readmodel import ReadModel
+
+
+class JournalRow(msgspec.Struct, frozen=True):
+    notification_id: int
+    workspace_id: UUID
+    record_id: UUID
+    record_version: int
+    record_kind: str
+    client_id: UUID | None
+    event_type: str
+    actor: str
+    correlation_id: UUID | None
+    occurred_at: datetime
+
+
+class JournalFilters(msgspec.Struct, frozen=True, kw_only=True):
+    record_id: UUID | None = None
+    client_id: UUID | None = None
+    actor: str = ""
+    event_type: str = ""  # "Client.Updated", or "Client" for every event of clients
+    since: datetime | None = None
+    until: datetime | None = None
+    correlation_id: UUID | None = None
+
+
+_COLUMNS = (
+    "notification_id, workspace_id, record_id, record_version, record_kind, client_id,"
+    " event_type, actor, correlation_id, occurred_at"
+)
+
+
+class AuditView(ReadModel):
+    tables: ClassVar[tuple[str, ...]] = ("rm_audit", "rm_audit_records")
+
+    def add(self, event: Any, client_id: UUID | None, tracking: Tracking) -> None:
+        kind, _, name = type(event).__qualname__.rpartition(".")
+        # One statement per event (a replay sends runs of it in one batch): a record
+        # created about a client is remembered, later events find their client there.
+        self.write(
+            tracking,
+            (
+                "WITH remembered AS (INSERT INTO rm_audit_records (id, kind, client_id)"
+                " SELECT %(record)s, %(kind)s, %(client)s"
+                " WHERE %(client)s::uuid IS NOT NULL AND %(version)s = 1"
+                " ON CONFLICT (id) DO NOTHING)"
+                " INSERT INTO rm_audit (notification_id, workspace_id, record_id, record_version,"
+                " record_kind, client_id, event_type, actor, correlation_id, occurred_at)"
+                " VALUES (%(position)s, %(workspace)s, %(record)s, %(version)s, %(kind)s,"
+                " coalesce(%(client)s, (SELECT client_id FROM rm_audit_records"
+                "  WHERE id = %(record)s)),"
+                " %(type)s, %(actor)s, %(correlation)s, %(at)s)",
+                {
+                    "position": tracking.notification_id,
+                    "workspace": event.workspace_id,
+                    "record": event.originator_id,
+                    "version": event.originator_version,
+                    "kind": kind,
+                    "client": client_id,
+                    "type": f"{kind}.{name}",
+                    "actor": event.actor,
+                    "correlation": getattr(event, "correlation_id", None),
+                    "at": event.timestamp,
+                },
+            ),
+        )
+
+    # --- queries ----------------------------------------------------------------
+    def journal(
+        self,
+        workspace_ids: list[UUID],
+        filters: JournalFilters | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[JournalRow]:
+        """Newest first; `cursor` continues after the last row of the previous page."""
+        filters = filters or JournalFilters()
+        limit = clamp_limit(limit, maximum=1000)
+        where = ["workspace_id = ANY(%(ws)s)"]
+        params: dict[str, Any] = {"ws": workspace_ids, "limit": limit + 1}
+        for column, value in (
+            ("record_id", filters.record_id),
+            ("client_id", filters.client_id),
+            ("correlation_id", filters.correlation_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = %({column})s")
+                params[column] = value
+        if filters.actor:
+            where.append("actor = %(actor)s")
+            params["actor"] = filters.actor
+        if filters.event_type:
+            column = "event_type" if "." in filters.event_type else "record_kind"
+            where.append(f"{column} = %(event_type)s")
+            params["event_type"] = filters.event_type
+        if filters.since is not None:
+            where.append("occurred_at >= %(since)s")
+            params["since"] = filters.since
+        if filters.until is not None:
+            where.append("occurred_at <= %(until)s")
+            params["until"] = filters.until
+        total_row = self.fetch_one(
+            f"SELECT count(*) AS n FROM rm_audit WHERE {' AND '.join(where)}",  # type: ignore[arg-type]
+            params,
+        )
+        after = decode_cursor(cursor, 1)
+        if after is not None:
+            where.append("notification_id < %(after)s")
+            params["after"] = int(after[0])
+        rows = self.fetch_all(
+            f"SELECT {_COLUMNS} FROM rm_audit WHERE {' AND '.join(where)}"  # type: ignore[arg-type]
+            " ORDER BY notification_id DESC LIMIT %(limit)s",
+            params,
+        )
+        items = [msgspec.convert(row, JournalRow) for row in rows[:limit]]
+        next_cursor = encode_cursor(items[-1].notification_id) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
+
+    def records_of_client(self, client_id: UUID) -> list[tuple[UUID, str]]:
+        """The client and every record that references it (opportunities, tickets, ...)."""
+        rows = self.fetch_all(
+            "SELECT id, kind FROM rm_audit_records WHERE client_id = %s OR id = %s ORDER BY kind",
+            (client_id, client_id),
+        )
+        return [(row["id"], row["kind"]) for row in rows]
+
+
+class AuditProjection(Projection[AuditView]):
+    name = "audit"
+    topics = ()  # every event
+
+    @singledispatchmethod
+    def process_event(self, event: Any, tracking: Tracking) -> None:
+        # Every CRM event carries workspace_id and actor: one generic journal row.
+        if not hasattr(event, "workspace_id"):
+            self.view.track(tracking)
+            return
+        self.view.add(event, getattr(event, "client_id", None), tracking)
+
+    # A client is its own client: later client events find it in rm_audit_records.
+    @process_event.register
+    def _(self, event: Client.Registered, tracking: Tracking) -> None:
+        self.view.add(event, event.originator_id, tracking)
+
+
+def records_referencing(conninfo: str, client_id: UUID) -> list[UUID]:
+    """Every record created about a client (opportunities, tickets, activities, ...).
+
+    Read from the event log itself, not from a read model, so an export is complete
+    even when a projection lags: creation events name their client in clear.
+    """
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT originator_id FROM crm_events WHERE originator_version = 1"
+            " AND convert_from(state, 'UTF8')::jsonb ->> 'client_id' = %s"
+            " ORDER BY notification_id",
+            (str(client_id),),
+        ).fetchall()
+    return [row[0] for row in rows]

@@ -1,0 +1,414 @@
+"""Rebuild a read model without downtime, and compare a live one with a fresh replay.
+
+The rebuild replays the log into copies of the read model's tables in a shadow
+schema (`crm_next_<name>`) while the application keeps serving and updating the
+live tables. Writes are batched and committed every few thousand events on a
+connection of its own. When the copy has caught up with the log, one short
+transaction locks the live tables and their tracking row, applies the last few
+events to the copy, swaps the tables (drop the live ones, move the copies into
+`public`, give their indexes the live names) and sets the live tracking to the
+copy's position. A live runner, blocked meanwhile, resumes on the new tables.
+One race remains: events stored in the last instants before the lock, that the
+live runner had not applied yet, are applied by the copy; that runner then meets
+the exactly-once guard of the tracking (IntegrityError) and stops, and must be
+restarted (it then resumes from the new position).
+
+A verification replays only up to the live position, then compares both under
+a SHARE lock (readers go on, the live runner waits).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+from psycopg import Connection
+from psycopg.rows import DictRow, dict_row
+from psycopg.sql import SQL, Identifier
+
+from crm_core.application import LOG_NAME
+from projections.readmodel import ReadModel
+
+_PAGE = 2_000  # notifications read at once
+_COMMIT_EVERY = 10_000  # events per shadow transaction
+_REPORT_EVERY = 1.0  # seconds between progress reports
+
+
+class RebuildProgress(msgspec.Struct, frozen=True):
+    """What the admin screen polls: `crm_rebuilds` row of a read model."""
+
+    name: str
+    state: str  # "reconstruction", "bascule", "terminee", "verification", "echec"
+    done: int
+    total: int
+    started_at: datetime
+    updated_at: datetime
+    message: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Events per second so far."""
+        elapsed = (self.updated_at - self.started_at).total_seconds()
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        rate = self.rate
+        return max(self.total - self.done, 0) / rate if rate > 0 else None
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total else 100.0
+
+
+def rebuild_progress(conninfo: str, name: str) -> RebuildProgress | None:
+    """The last known progress of a rebuild (or verification) of `name`."""
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        row = conn.execute(
+            "SELECT name, state, done, total, started_at, updated_at, message"
+            " FROM crm_rebuilds WHERE name = %s",
+            (name,),
+        ).fetchone()
+    return msgspec.convert(row, RebuildProgress) if row else None
+
+
+class Difference(msgspec.Struct, frozen=True):
+    table: str
+    only_live: int
+    only_replayed: int
+    samples: list[str]
+
+
+class ShadowReplay:
+    """A read model replayed from zero into shadow tables, on its own connection."""
+
+    def __init__(
+        self,
+        *,
+        conninfo: str,
+        log: Application[Any],
+        name: str,
+        projection_class: type[Projection[Any]],
+        view: ReadModel,
+        on_progress: Callable[[RebuildProgress], None] | None = None,
+    ) -> None:
+        self.conninfo = conninfo
+        self.log = log
+        self.name = name
+        self.view = view
+        self.projection = projection_class(view=view)
+        self.topics = list(projection_class.topics)
+        self.topic_set = frozenset(self.topics) or None  # None: every event
+        self.schema = f"crm_next_{name}"
+        self.on_progress = on_progress
+        self.position = 0  # every relevant event up to here is in the copy
+        self.last_applied = 0  # the last event the copy applied (of its topics)
+        self.done = 0
+        self.total = 0
+        self.state = "reconstruction"
+        self.started_at = datetime.now(UTC)
+        self._reported = 0.0
+        self._indexes_built = True
+        self._conn: Connection[DictRow] = psycopg.connect(conninfo, row_factory=dict_row)
+        # A rebuild can always be restarted from zero: no need to wait for the disk.
+        self._conn.execute("SET synchronous_commit TO off")
+        self._conn.execute("SET lock_timeout TO '30s'")
+        self._conn.commit()
+
+    # --- shadow tables ------------------------------------------------------------
+    def prepare(self) -> None:
+        """Empty copies of the live tables (columns, defaults, indexes) in the shadow schema."""
+        shadow = Identifier(self.schema)
+        self._conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(shadow))
+        self._conn.execute(SQL("CREATE SCHEMA {0}").format(shadow))
+        for table in self.view.tables:
+            self._conn.execute(
+                SQL("CREATE TABLE {0}.{1} (LIKE public.{1} INCLUDING ALL)").format(
+                    shadow, Identifier(table)
+                )
+            )
+        # Secondary indexes slow a bulk load down and no replay query needs them
+        # (lookups go by primary key): dropped here, rebuilt once at the end.
+        rows = self._conn.execute(
+            "SELECT i.indexrelid::regclass::text FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND NOT i.indisunique AND NOT i.indisprimary",
+            (self.schema,),
+        ).fetchall()
+        for row in rows:
+            self._conn.execute(SQL("DROP INDEX {0}").format(SQL(row["indexrelid"])))
+        self._conn.commit()
+        self._indexes_built = False
+
+    def build_indexes(self) -> None:
+        """Give the copies the live tables' secondary indexes (before a swap or a compare)."""
+        if self._indexes_built:
+            return
+        for table in self.view.tables:
+            rows = self._conn.execute(
+                "SELECT pg_get_indexdef(i.indexrelid) AS definition FROM pg_index i"
+                " WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary",
+                (f"public.{table}",),
+            ).fetchall()
+            for row in rows:
+                definition = row["definition"]
+                name = definition.split(" ON ", 1)[0].rsplit(" ", 1)[-1]
+                shadow_definition = definition.replace(
+                    f"INDEX {name} ON public.{table}",
+                    f"INDEX {name} ON {self.schema}.{table}",
+                    1,
+                )
+                self._conn.execute(SQL(shadow_definition))  # type: ignore[arg-type]
+        self._conn.commit()
+        self._indexes_built = True
+
+    def drop(self) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(Identifier(self.schema)))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- replay -------------------------------------------------------------------
+    def live_position(self, conn: Connection[Any] | None = None) -> int:
+        query = SQL("SELECT max(notification_id) FROM public.{0} WHERE application_name = %s")
+        statement = query.format(Identifier(self.view.tracking_table_name))
+        if conn is None:
+            with psycopg.connect(self.conninfo) as own:
+                row = own.execute(statement, (LOG_NAME,)).fetchone()
+        else:
+            row = conn.execute(statement, (LOG_NAME,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def count_until(self, target: int) -> int:
+        with psycopg.connect(self.conninfo) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM crm_events WHERE notification_id <= %s"
+                " AND (topic = ANY(%s) OR cardinality(%s::text[]) = 0)",
+                (target, self.topics, self.topics),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def replay_until(self, target: int) -> None:
+        """Apply every relevant event up to `target` (inclusive) to the shadow tables."""
+        replay_together([self], target)
+
+    def _report(self, *, force: bool = False, message: str = "") -> None:
+        now = time.monotonic()
+        if not force and now - self._reported < _REPORT_EVERY:
+            return
+        self._reported = now
+        progress = RebuildProgress(
+            name=self.name,
+            state=self.state,
+            done=self.done,
+            total=max(self.total, self.done),
+            started_at=self.started_at,
+            updated_at=datetime.now(UTC),
+            message=message,
+        )
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO crm_rebuilds (name, state, done, total, started_at, updated_at,"
+                " message) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
+                " state = EXCLUDED.state, done = EXCLUDED.done, total = EXCLUDED.total,"
+                " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
+                " message = EXCLUDED.message",
+                (
+                    progress.name,
+                    progress.state,
+                    progress.done,
+                    progress.total,
+                    progress.started_at,
+                    progress.updated_at,
+                    progress.message,
+                ),
+            )
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    def head(self) -> int:
+        with psycopg.connect(self.conninfo) as conn:
+            row = conn.execute("SELECT max(notification_id) FROM crm_events").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def catch_up(self, *, to_head: bool) -> None:
+        """Replay until the copy (nearly) reaches the log's head, or the live position."""
+        while True:
+            target = self.head() if to_head else self.live_position()
+            self.total = self.count_until(target)
+            self.replay_until(target)
+            latest = self.head() if to_head else self.live_position()
+            if latest - self.position < _PAGE:
+                return
+
+    # --- swap and compare -----------------------------------------------------------
+    def _lock_live(self, conn: Connection[Any], mode: str, *, to_head: bool) -> int:
+        """Lock the live tables, then bring the copy to the head or to the live position."""
+        conn.execute("SET LOCAL lock_timeout TO '30s'")
+        lock = SQL("LOCK TABLE public.{0} IN " + mode + " MODE")  # type: ignore[operator]
+        for table in self.view.tables:
+            conn.execute(lock.format(Identifier(table)))
+        # Tables first, then tracking: the live runner writes rows then its tracking.
+        conn.execute(lock.format(Identifier(self.view.tracking_table_name)))
+        if to_head:
+            row = conn.execute("SELECT max(notification_id) FROM crm_events").fetchone()
+            target = int(row[0]) if row and row[0] is not None else 0
+        else:
+            target = self.live_position(conn)
+        self.total = max(self.total, self.count_until(target))
+        self.replay_until(target)
+        return target
+
+    def swap(self) -> int:
+        """Replace the live tables by the caught-up copies, in one transaction."""
+        self.build_indexes()
+        self.state = "bascule"
+        self._report(force=True)
+        with psycopg.connect(self.conninfo) as conn, conn.transaction():
+            position = self._lock_live(conn, "ACCESS EXCLUSIVE", to_head=True)
+            # The copy is at the head; so is the live tracking from now on.
+            tracking = SQL("public.{0}").format(Identifier(self.view.tracking_table_name))
+            if self.view.datastore.single_row_tracking:
+                conn.execute(
+                    SQL(
+                        "INSERT INTO {0} VALUES (%s, %s) ON CONFLICT (application_name)"
+                        " DO UPDATE SET notification_id = EXCLUDED.notification_id"
+                    ).format(tracking),
+                    (LOG_NAME, position),
+                )
+            else:
+                conn.execute(
+                    SQL("INSERT INTO {0} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(tracking),
+                    (LOG_NAME, position),
+                )
+            for table in self.view.tables:
+                live_indexes = _index_names(conn, "public", table)
+                shadow_indexes = _index_names(conn, self.schema, table)
+                conn.execute(SQL("DROP TABLE public.{0}").format(Identifier(table)))
+                conn.execute(
+                    SQL("ALTER TABLE {0}.{1} SET SCHEMA public").format(
+                        Identifier(self.schema), Identifier(table)
+                    )
+                )
+                for definition, new_name in shadow_indexes.items():
+                    old_name = live_indexes.get(definition)
+                    if old_name and old_name != new_name:
+                        conn.execute(
+                            SQL("ALTER INDEX public.{0} RENAME TO {1}").format(
+                                Identifier(new_name), Identifier(old_name)
+                            )
+                        )
+            conn.execute(SQL("DROP SCHEMA {0} CASCADE").format(Identifier(self.schema)))
+        self.state = "terminee"
+        self._report(force=True, message=f"bascule à la position {position}")
+        return position
+
+    def compare(self) -> list[Difference]:
+        """Rows that differ between the live tables and the copy, both at the same position."""
+        self.build_indexes()
+        self.state = "verification"
+        differences: list[Difference] = []
+        with psycopg.connect(self.conninfo) as conn, conn.transaction():
+            self._lock_live(conn, "SHARE", to_head=False)
+            for table in self.view.tables:
+                live = SQL("public.{0}").format(Identifier(table))
+                copy = SQL("{0}.{1}").format(Identifier(self.schema), Identifier(table))
+                only_live = conn.execute(
+                    SQL("SELECT t::text FROM (TABLE {0} EXCEPT ALL TABLE {1}) t").format(live, copy)
+                ).fetchall()
+                only_copy = conn.execute(
+                    SQL("SELECT t::text FROM (TABLE {0} EXCEPT ALL TABLE {1}) t").format(copy, live)
+                ).fetchall()
+                if only_live or only_copy:
+                    samples = [f"en direct : {row[0]}" for row in only_live[:5]]
+                    samples += [f"rejoué : {row[0]}" for row in only_copy[:5]]
+                    differences.append(Difference(table, len(only_live), len(only_copy), samples))
+        self.state = "terminee"
+        self._report(force=True, message=f"{len(differences)} table(s) différente(s)")
+        return differences
+
+
+def replay_together(replays: list[ShadowReplay], target: int) -> None:
+    """Replay several read models in one pass over the log, up to `target` (inclusive).
+
+    Each event is read and decoded once (decoding, with its decryption, costs
+    about as much as applying it), then handed to every read model it concerns.
+    """
+    if not replays:
+        return
+    log = replays[0].log
+    mapper, recorder = log.mapper, log.recorder
+    position = min(replay.position for replay in replays)
+    topics: list[str] = []
+    if all(replay.topic_set is not None for replay in replays):
+        topics = sorted({topic for replay in replays for topic in replay.topics})
+    pending = 0
+    with ExitStack() as replaying:
+        for replay in replays:
+            replaying.enter_context(replay.view.replaying_into(replay._conn, replay.schema))
+        while position < target:
+            notifications = recorder.select_notifications(  # type: ignore[attr-defined]
+                start=position + 1, limit=_PAGE, stop=target, topics=topics
+            )
+            if not notifications:
+                break
+            for notification in notifications:
+                _dispatch(replays, notification, mapper)
+            for replay in replays:
+                replay.view.flush_replay()
+            position = notifications[-1].id
+            pending += len(notifications)
+            if pending >= _COMMIT_EVERY:
+                for replay in replays:
+                    replay._conn.commit()
+                pending = 0
+            for replay in replays:
+                replay._report()
+        for replay in replays:
+            replay.view.flush_replay()
+            replay._conn.commit()
+    # Every relevant event up to the target is applied, even when the last events of
+    # the log are of other topics.
+    for replay in replays:
+        replay.position = max(replay.position, target)
+        replay.last_applied = max(replay.last_applied, replay.view.replayed_position)
+
+
+def _dispatch(replays: list[ShadowReplay], notification: Any, mapper: Any) -> None:
+    """Decode one event at most once and apply it to each read model it concerns."""
+    event: Any = None
+    for replay in replays:
+        if notification.id <= replay.position or not (
+            replay.topic_set is None or notification.topic in replay.topic_set
+        ):
+            continue
+        if event is None:
+            event = mapper.to_domain_event(notification)
+        replay.projection.process_event(
+            event, Tracking(notification_id=notification.id, application_name=LOG_NAME)
+        )
+        replay.done += 1
+
+
+def _index_names(conn: Connection[Any], schema: str, table: str) -> dict[str, str]:
+    """Index definition (name and schema blanked) -> index name."""
+    rows = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+        (schema, table),
+    ).fetchall()
+    found: dict[str, str] = {}
+    for name, definition in rows:
+        normal = definition.replace(f"INDEX {name} ON", "INDEX ON", 1)
+        normal = normal.replace(f"ON {schema}.{table}", "ON ?", 1)
+        normal = normal.replace(f'ON "{schema}".{table}', "ON ?", 1)
+        found[normal] = name
+    return found
