@@ -13,3 +13,13 @@ class PasswordHasher(Protocol):
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class SecretCipher(Protocol):
+    """Encrypts secrets kept at rest (SMTP/IMAP passwords); the events hold ciphertext."""
+
+    def encrypt(self, secret: str) -> str: ...
+
+    def decrypt(self, token: str) -> str:
+        """Raises ValueError when the token was not made with the current key."""
+        ...
