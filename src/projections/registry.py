@@ -8,6 +8,8 @@ from eventsourcing.projection import Projection
 
 from projections.accounts import AccountsProjection, AccountsView
 from projections.clients import ClientsProjection, ClientsView
+from projections.inbox import InboxProjection, InboxView
+from projections.outbox import OutboxProjection, OutboxView
 from projections.pipeline import PipelineProjection, PipelineView
 from projections.readmodel import ReadModel
 from projections.tickets import TicketsProjection, TicketsView
@@ -19,4 +21,6 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     PipelineProjection.name: (PipelineProjection, PipelineView),
     TicketsProjection.name: (TicketsProjection, TicketsView),
     TimelineProjection.name: (TimelineProjection, TimelineView),
+    InboxProjection.name: (InboxProjection, InboxView),
+    OutboxProjection.name: (OutboxProjection, OutboxView),
 }

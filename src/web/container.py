@@ -13,13 +13,17 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
+from adapters.crypto import FernetCipher
 from adapters.passwords import Argon2PasswordHasher
 from crm_core.accounts.application import AccountsApplication
 from crm_core.application import LOG_NAME, EventLog
+from crm_core.inbox.application import InboxApplication
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
 from projections.clients import ClientsView
+from projections.inbox import InboxView
+from projections.outbox import OutboxProjection, bind_outbox
 from projections.pipeline import PipelineView
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
@@ -28,6 +32,7 @@ from projections.tickets import TicketsView
 from projections.timeline import TimelineView
 from web.database import embedded_postgres, eventsourcing_env, normalise
 from web.jobs import Jobs, build_broker, running_worker
+from web.mail import declare_mail_actors, outbox_dispatch
 from web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,7 @@ class Container:
     accounts: AccountsApplication
     sales: SalesApplication
     support: SupportApplication
+    inbox: InboxApplication
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
@@ -67,6 +73,10 @@ class Container:
     @property
     def timeline(self) -> TimelineView:
         return self.view("timeline", TimelineView)
+
+    @property
+    def inbox_view(self) -> InboxView:
+        return self.view("inbox", InboxView)
 
     @property
     def accounts_view(self) -> AccountsView:
@@ -99,8 +109,12 @@ def build_view(env: dict[str, str], name: str) -> ReadModel:
     return cast(ReadModel, factory.tracking_recorder(view_class))
 
 
-def start_runner(env: dict[str, str], name: str) -> ProjectionRunner[Any, Any]:
-    projection_class, view_class = PROJECTIONS[name]
+def start_runner(
+    env: dict[str, str], name: str, view_class: type[ReadModel] | None = None
+) -> ProjectionRunner[Any, Any]:
+    """`view_class` overrides the registry's (the outbox's view bound to the job queue)."""
+    projection_class, registered_view = PROJECTIONS[name]
+    view_class = view_class or registered_view
     # A runner reads one subscription and writes one transaction at a time: small pools.
     runner_env = {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
     return ProjectionRunner(
@@ -145,14 +159,20 @@ def running_container(
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
         support = SupportApplication(env)
-        for app in (accounts, sales, support):
+        inbox = InboxApplication(env, cipher=FernetCipher(settings.mail.encryption_key))
+        for app in (accounts, sales, support, inbox):
             stack.callback(app.close)
+        jobs = Jobs(build_broker(settings))
+        # The outbox runner queues send jobs: its view is bound to this process's broker.
+        bound_views: dict[str, type[ReadModel]] = {
+            OutboxProjection.name: bind_outbox(outbox_dispatch(jobs))
+        }
         run = settings.run_projections if projections is None else projections
         runners: dict[str, ProjectionRunner[Any, Any]] = {}
         views: dict[str, ReadModel] = {}
         for name in PROJECTIONS:
             if run:
-                runner = stack.enter_context(start_runner(env, name))
+                runner = stack.enter_context(start_runner(env, name, bound_views.get(name)))
                 runners[name] = runner
                 views[name] = cast(ReadModel, runner.view)
             else:
@@ -165,9 +185,10 @@ def running_container(
             accounts=accounts,
             sales=sales,
             support=support,
+            inbox=inbox,
             log=event_log,
             views=views,
-            jobs=Jobs(build_broker(settings)),
+            jobs=jobs,
             runners=runners,
         )
         declare_actors(container)
@@ -183,4 +204,4 @@ def declare_actors(container: Container) -> None:
     wrapped here as an actor, so the web process, `crm worker` and the tests share
     one list. The Stripe and mail features add theirs here.
     """
-    del container
+    declare_mail_actors(container)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -11,6 +13,31 @@ from pathlib import Path
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """The inbox: receiving (SMTP, IMAP), storage limits, outgoing SMTP overrides."""
+
+    encryption_key: str = field(
+        repr=False, metadata={"doc": "Fernet key(s) encrypting SMTP/IMAP passwords at rest"}
+    )
+    inbox_secret: str = field(
+        repr=False, metadata={"doc": "Secret deriving each client's inbox+key address"}
+    )
+    listen_host: str = field(metadata={"doc": "Interface of the SMTP receiver"})
+    listen_port: int = field(metadata={"doc": "Port of the SMTP receiver; 0: a free port"})
+    max_message_bytes: int = field(metadata={"doc": "Largest message accepted (SMTP SIZE)"})
+    max_attachment_bytes: int = field(metadata={"doc": "Largest attachment kept on disk"})
+    max_send_attempts: int = field(metadata={"doc": "Attempts before a send is given up"})
+    retry_min_backoff_ms: int = field(metadata={"doc": "First retry delay of a failed send"})
+    imap_poll_seconds: int = field(metadata={"doc": "Interval of the IMAP poller; 0: off"})
+    smtp_host: str = field(metadata={"doc": "Outgoing SMTP server for every workspace"})
+    smtp_port: int = field(metadata={"doc": "Its port"})
+    smtp_user: str = field(metadata={"doc": "Its login"})
+    smtp_password: str = field(repr=False, metadata={"doc": "Its password"})
+    smtp_from: str = field(metadata={"doc": "The From address of outgoing mail"})
+    smtp_security: str = field(metadata={"doc": "starttls, tls or aucune"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +59,7 @@ class Settings:
     )
     pool_size: int = field(metadata={"doc": "Connections kept open per pool"})
     migrations_dir: Path = field(metadata={"doc": "Folder of the read-model SQL migrations"})
+    mail: MailConfig = field(metadata={"doc": "The inbox: receiver, limits, outgoing SMTP"})
 
     @property
     def embedded(self) -> bool:
@@ -45,15 +73,46 @@ def _default_migrations_dir() -> Path:
 
 def _secret_key(data_dir: Path) -> str:
     """The environment's key, or one generated once and kept in the data folder."""
-    from_env = _env("CRM_SECRET_KEY")
+    return _kept_secret(data_dir, "CRM_SECRET_KEY", "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def _kept_secret(data_dir: Path, variable: str, filename: str, generate: Callable[[], str]) -> str:
+    from_env = _env(variable)
     if from_env:
         return from_env
-    path = data_dir / "secret_key"
+    path = data_dir / filename
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.write_text(generate(), encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
+
+
+def _fernet_key() -> str:
+    # A Fernet key is 32 random bytes, urlsafe-base64 (cryptography is not needed for it).
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def load_mail_config(data_dir: Path) -> MailConfig:
+    return MailConfig(
+        encryption_key=_kept_secret(data_dir, "CRM_ENCRYPTION_KEY", "encryption_key", _fernet_key),
+        inbox_secret=_kept_secret(
+            data_dir, "CRM_INBOX_SECRET", "inbox_secret", lambda: secrets.token_urlsafe(32)
+        ),
+        listen_host=_env("CRM_MAIL_HOST", "127.0.0.1"),
+        listen_port=int(_env("CRM_MAIL_PORT", "0")),
+        max_message_bytes=int(_env("CRM_MAIL_MAX_MESSAGE_BYTES", str(20 * 1024 * 1024))),
+        max_attachment_bytes=int(_env("CRM_MAIL_MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024))),
+        max_send_attempts=int(_env("CRM_MAIL_MAX_SEND_ATTEMPTS", "8")),
+        retry_min_backoff_ms=int(_env("CRM_MAIL_RETRY_MIN_BACKOFF_MS", "5000")),
+        imap_poll_seconds=int(_env("CRM_IMAP_POLL_SECONDS", "60")),
+        smtp_host=_env("CRM_SMTP_HOST"),
+        smtp_port=int(_env("CRM_SMTP_PORT", "587")),
+        smtp_user=_env("CRM_SMTP_USER"),
+        smtp_password=_env("CRM_SMTP_PASSWORD"),
+        smtp_from=_env("CRM_SMTP_FROM"),
+        smtp_security=_env("CRM_SMTP_SECURITY", "starttls"),
+    )
 
 
 def load_settings() -> Settings:
@@ -70,6 +129,7 @@ def load_settings() -> Settings:
         run_jobs_in_process=not redis_url,
         pool_size=int(_env("CRM_POOL_SIZE", "2")),
         migrations_dir=Path(_env("CRM_MIGRATIONS_DIR") or _default_migrations_dir()),
+        mail=load_mail_config(data_dir),
     )
 
 
