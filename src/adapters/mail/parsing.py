@@ -11,6 +11,7 @@ and sha256.
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import hashlib
 import mimetypes
@@ -18,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -93,26 +95,53 @@ def sanitize_html(html: str) -> str:
     )
 
 
+def _clean(value: str) -> str:
+    """Unfolded, and raw 8-bit bytes (kept by the parser as surrogates) read as UTF-8."""
+    text = " ".join(value.split())
+    if any("\udc80" <= char <= "\udcff" for char in text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def _raw_values(msg: Message, name: str) -> list[str]:
+    # The raw header text, without the policy's header registry: it is the slowest
+    # part of parsing, and the one that raises on malformed headers.
+    wanted = name.lower()
+    return [_clean(str(value)) for key, value in msg.raw_items() if key.lower() == wanted]
+
+
 def _raw_header(msg: Message, name: str) -> str:
-    """The header's text; a header the policy cannot parse gives its raw value."""
+    values = _raw_values(msg, name)
+    return values[0] if values else ""
+
+
+def _decoded_header(msg: Message, name: str) -> str:
+    """An RFC 2047 header (Subject) as text; an unknown charset reads as UTF-8."""
+    raw = _raw_header(msg, name)
+    if "=?" not in raw:
+        return raw
     try:
-        value = msg.get(name)
-        return "" if value is None else " ".join(str(value).split())
-    except Exception:  # noqa: BLE001  (any parser bug in a header must not lose the mail)
-        for key, raw in msg.raw_items():
-            if key.lower() == name.lower():
-                return " ".join(str(raw).split())
-        return ""
+        chunks = decode_header(raw)
+    except (ValueError, IndexError, binascii.Error):
+        return raw
+    parts: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            parts.append(chunk)
+            continue
+        if charset is None:  # the unencoded text between encoded words, as decode_header gives it
+            parts.append(chunk.decode("raw-unicode-escape", errors="replace"))
+            continue
+        try:
+            parts.append(chunk.decode(charset, errors="replace"))
+        except LookupError:
+            parts.append(chunk.decode("utf-8", errors="replace"))
+    return _clean("".join(parts))
 
 
 def _addresses(msg: Message, name: str) -> tuple[str, ...]:
     found: list[str] = []
-    try:
-        header = msg.get(name)
-        pairs = [(a.display_name, a.addr_spec) for a in getattr(header, "addresses", ())]
-    except Exception:  # noqa: BLE001  (malformed address header: fall back to the raw text)
-        pairs = getaddresses([_raw_header(msg, name)])
-    for _, spec in pairs:
+    for _, spec in getaddresses(_raw_values(msg, name)):
         address = spec.strip().strip("<>").lower()
         if "@" in address and address not in found and len(address) <= 320:
             found.append(address)
@@ -154,7 +183,7 @@ def _file_name(part: Message, content_type: str, index: int) -> str:
         name = part.get_filename() or ""
     except Exception:  # noqa: BLE001  (an RFC 2231 parameter the parser chokes on)
         name = ""
-    name = _NAME_FORBIDDEN.sub("_", name).strip(" .")[:200]
+    name = _NAME_FORBIDDEN.sub("_", _clean(name)).strip(" .")[:200]
     if not name:
         extension = mimetypes.guess_extension(content_type) or ".bin"
         name = f"piece-jointe-{index}{extension}"
@@ -260,7 +289,8 @@ class _Walker:
         text = "\n".join(nested.body.text).strip() or html_to_text(nested.body.html)
         self.body.forwarded.append(
             "---------- Message transféré ----------\n"
-            f"De : {_raw_header(inner, 'From')}\nObjet : {_raw_header(inner, 'Subject')}\n\n{text}"
+            f"De : {_raw_header(inner, 'From')}\n"
+            f"Objet : {_decoded_header(inner, 'Subject')}\n\n{text}"
         )
         self.body.attachments.extend(nested.body.attachments)
 
@@ -291,7 +321,7 @@ def parse_message(raw: bytes, *, store: ContentStore, max_attachment_bytes: int)
         raise UnreadableMessageError("Aucun en-tête de message reconnaissable.")
     sender = _addresses(msg, "From")
     message_ids = _message_ids(_raw_header(msg, "Message-ID"))
-    subject = _raw_header(msg, "Subject")
+    subject = _decoded_header(msg, "Subject")
     try:
         walker = _Walker(store, max_attachment_bytes)
         walker.walk(msg)
