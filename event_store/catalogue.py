@@ -1,7 +1,7 @@
 """Generates event_store/EVENTS.md, the catalogue of every event type, from the code.
 
-    python -m event_store.catalogue          # rewrite EVENTS.md
-    python -m event_store.catalogue --check  # exit 1 when EVENTS.md is stale
+python -m event_store.catalogue          # rewrite EVENTS.md
+python -m event_store.catalogue --check  # exit 1 when EVENTS.md is stale
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ import crm_core
 from crm_core.aggregate import CrmAggregate
 
 CATALOGUE = Path(__file__).with_name("EVENTS.md")
-_COMMON = ("originator_id", "originator_version", "timestamp", "workspace_id", "actor",
-           "correlation_id")
+_COMMON = (
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "workspace_id",
+    "actor",
+    "correlation_id",
+)
 _HIDDEN = {"originator_topic"}
 
 
@@ -36,26 +42,39 @@ def _aggregates() -> list[type[CrmAggregate]]:
 def _type_name(annotation: object) -> str:
     text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
     text = text or str(annotation)
-    for prefix in ("typing.", "uuid.", "decimal.", "datetime.", "crm_core.values.",
-                   "crm_core.sales.domainmodel."):
+    for prefix in (
+        "typing.",
+        "uuid.",
+        "decimal.",
+        "datetime.",
+        "crm_core.values.",
+        "crm_core.sales.domainmodel.",
+    ):
         text = text.replace(prefix, "")
     # A union's bar would split the Markdown table cell.
     return text.replace("NoneType", "None").replace(" | ", " \\| ")
 
 
 def _own_fields(event_class: type) -> list[str]:
-    return [field.name for field in dataclasses.fields(event_class)  # type: ignore[arg-type]
-            if field.name not in _COMMON and field.name not in _HIDDEN]
+    return [
+        field.name
+        for field in dataclasses.fields(event_class)  # type: ignore[arg-type]
+        if field.name not in _COMMON and field.name not in _HIDDEN
+    ]
 
 
 def _events(aggregate: type[CrmAggregate]) -> list[type]:
     events = []
     for name, value in vars(aggregate).items():
-        if (isinstance(value, type) and issubclass(value, CrmAggregate.Event)
-                and name != "Event" and value.__qualname__.startswith(aggregate.__name__)
-                # The library redefines the inherited "Created" base on every aggregate;
-                # only a "Created" that declares fields is an event of its own.
-                and (name != "Created" or _own_fields(value))):
+        if (
+            isinstance(value, type)
+            and issubclass(value, CrmAggregate.Event)
+            and name != "Event"
+            and value.__qualname__.startswith(aggregate.__name__)
+            # The library redefines the inherited "Created" base on every aggregate;
+            # only a "Created" that declares fields is an event of its own.
+            and (name != "Created" or _own_fields(value))
+        ):
             events.append(value)
     return events
 
@@ -74,9 +93,12 @@ def render() -> str:
         "",
     ]
     for aggregate in _aggregates():
-        lines += [f"## {aggregate.__name__}", "",
-                  f"`{aggregate.__module__}` — {(aggregate.__doc__ or '').strip().splitlines()[0]}",
-                  ""]
+        lines += [
+            f"## {aggregate.__name__}",
+            "",
+            f"`{aggregate.__module__}` — {(aggregate.__doc__ or '').strip().splitlines()[0]}",
+            "",
+        ]
         lines += ["| Événement | Version | Champs |", "|---|---|---|"]
         for event_class in _events(aggregate):
             hints = typing.get_type_hints(event_class)
@@ -86,8 +108,9 @@ def render() -> str:
                 if field.name not in _COMMON and field.name not in _HIDDEN
             ]
             version = getattr(event_class, "class_version", 1)
-            lines.append(f"| `{event_class.__qualname__}` | {version} | "
-                         f"{', '.join(fields) or '—'} |")
+            lines.append(
+                f"| `{event_class.__qualname__}` | {version} | {', '.join(fields) or '—'} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -97,8 +120,10 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         current = CATALOGUE.read_text(encoding="utf-8") if CATALOGUE.exists() else ""
         if current != text:
-            print("event_store/EVENTS.md n’est plus à jour : "  # noqa: T201
-                  "lancez `uv run python -m event_store.catalogue`.")
+            sys.stderr.write(
+                "event_store/EVENTS.md n’est plus à jour : "
+                "lancez `uv run python -m event_store.catalogue`.\n"
+            )
             return 1
         return 0
     CATALOGUE.write_text(text, encoding="utf-8")

@@ -37,5 +37,10 @@ def session_database(pg_admin: str) -> Iterator[str]:
 
 def settings_for(conninfo: str, data_dir: Path, **overrides: object) -> Settings:
     base = load_settings()
-    return dataclasses.replace(base, database_url=conninfo, data_dir=data_dir,
-                               secret_key="test-secret-key-" + "x" * 32, **overrides)  # type: ignore[arg-type]
+    return dataclasses.replace(
+        base,
+        database_url=conninfo,
+        data_dir=data_dir,
+        secret_key="test-secret-key-" + "x" * 32,
+        **overrides,
+    )  # type: ignore[arg-type]

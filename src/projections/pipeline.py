@@ -272,3 +272,44 @@ class PipelineProjection(Projection[PipelineView]):
         self.view.move(
             event.originator_id, Stage.PERDU, event.timestamp, tracking, raison=event.raison
         )
+
+
+class PipelineSummary(msgspec.Struct, frozen=True):
+    open_count: int
+    open_amount: Decimal
+    won_this_month_count: int
+    won_this_month_amount: Decimal
+
+
+def summary(view: PipelineView, workspace_id: UUID, month_start: datetime) -> PipelineSummary:
+    """Open pipeline and what was won since `month_start`, for the dashboard."""
+    row = view.fetch_one(
+        "SELECT count(*) FILTER (WHERE etape NOT IN ('gagne','perdu')) AS open_count,"
+        " COALESCE(sum(montant_estime) FILTER (WHERE etape NOT IN ('gagne','perdu')), 0)"
+        "  AS open_amount,"
+        " count(*) FILTER (WHERE etape = 'gagne' AND won_at >= %(start)s) AS won_count,"
+        " COALESCE(sum(montant_estime) FILTER (WHERE etape = 'gagne' AND won_at >= %(start)s), 0)"
+        "  AS won_amount"
+        " FROM rm_opportunities WHERE workspace_id = %(ws)s",
+        {"ws": workspace_id, "start": month_start},
+    )
+    if row is None:
+        return PipelineSummary(0, Decimal(0), 0, Decimal(0))
+    return PipelineSummary(
+        row["open_count"], row["open_amount"], row["won_count"], row["won_amount"]
+    )
+
+
+def needing_attention(
+    view: PipelineView, workspace_id: UUID, today: date, *, stale_days: int = 30, limit: int = 10
+) -> list[OpportunityRow]:
+    """Open opportunities past their expected close date or untouched for `stale_days`."""
+    rows = view.fetch_all(
+        f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.workspace_id = %(ws)s"  # type: ignore[arg-type]
+        " AND o.etape NOT IN ('gagne','perdu')"
+        " AND (o.date_cloture_prevue < %(today)s"
+        "      OR o.updated_at < %(today)s::date - make_interval(days => %(stale)s))"
+        " ORDER BY o.date_cloture_prevue NULLS LAST, o.updated_at LIMIT %(limit)s",
+        {"ws": workspace_id, "today": today, "stale": stale_days, "limit": limit},
+    )
+    return [msgspec.convert(row, OpportunityRow) for row in rows]

@@ -4,32 +4,99 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.base import NamespacedStore
+from litestar.stores.redis import RedisStore
+from litestar.types import ControllerRouterHandler
 
+from web.auth.identity import provide_staff
+from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
 from web.health import HealthController
 from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
 from web.settings import settings as current_settings
+from web.staff.auth import AuthController
+from web.staff.dashboard import DashboardController
+from web.templating import template_config
+
+STATIC = Path(__file__).with_name("static")
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    """Every controller of the app; each feature adds its own here."""
+    return [HealthController, AuthController, DashboardController]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
     """Build the app; with no `container`, it starts its own for its lifespan."""
     chosen = settings or current_settings()
+    holder: dict[str, Container] = {}
+    if container is not None:
+        holder["container"] = container
+
+    def conninfo() -> str:
+        return holder["container"].conninfo
+
+    pool = LazyPool(conninfo)
+    root_store: NamespacedStore = (
+        RedisStore.with_client(url=chosen.redis_url, namespace="crm-web")
+        if chosen.redis_url
+        else PostgresStore(pool, "web")
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         with ExitStack() as stack:
-            app.state.container = container or stack.enter_context(running_container(chosen))
-            yield
+            if "container" not in holder:
+                holder["container"] = stack.enter_context(running_container(chosen))
+            app.state.container = holder["container"]
+            try:
+                yield
+            finally:
+                await pool.close()
 
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[
+            *route_handlers(),
+            create_static_files_router(
+                path="/static", directories=[STATIC], include_in_schema=False
+            ),
+        ],
+        dependencies={"staff": Provide(provide_staff)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        stores={
+            "sessions": root_store.with_namespace("sessions"),
+            "throttle": root_store.with_namespace("throttle"),
+        },
+        middleware=[
+            ServerSideSessionConfig(
+                key="crm_session",
+                max_age=chosen.session_max_age,
+                renew_on_access=True,
+                secure=chosen.cookie_secure,
+                httponly=True,
+                samesite="lax",
+                exclude=["^/portail", "^/api/portail", "^/api/webhooks", "^/static", "^/health"],
+            ).middleware
+        ],
+        csrf_config=CSRFConfig(
+            secret=chosen.secret_key,
+            cookie_secure=chosen.cookie_secure,
+            cookie_samesite="lax",
+            # Webhooks are signed by their sender; the portal has its own token and cookie.
+            exclude=["^/api/webhooks", "^/api/portail", "^/portail"],
+        ),
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(
             title="CRM — API",
             version="0.1.0",
@@ -38,3 +105,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             render_plugins=[JsonRenderPlugin()],
         ),
     )
+
+
+__all__ = ["create_app", "route_handlers"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
@@ -69,13 +71,38 @@ _TITLES = {
 }
 
 
+def wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser navigating to a page (not the JSON API, not an htmx fragment)."""
+    path = request.url.path
+    return not (
+        path.startswith(("/api/", "/health", "/schema"))
+        or request.headers.get("hx-request") == "true"
+    )
+
+
 def problem_response(
     request: Request[Any, Any, Any],
     status: int,
     detail: str,
     errors: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[Problem]:
+) -> Response[Any]:
+    """Problem JSON for the API and htmx; an HTML page (or the login) for a browser."""
+    if wants_page(request):
+        if status == 401:
+            return Redirect(f"/connexion?suivant={quote(request.url.path)}", status_code=303)
+        return Template(
+            template_name="errors/error.html",
+            status_code=status,
+            headers=headers,
+            context={
+                "request": request,
+                "title": _TITLES.get(status, "Erreur"),
+                "detail": detail,
+                "staff": None,
+                "workspace": None,
+            },
+        )
     problem = Problem(
         title=_TITLES.get(status, "Erreur"),
         status=status,
@@ -117,6 +144,8 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
 
 
 def _french_detail(status: int, detail: str) -> str:
+    if "CSRF" in detail:
+        return "Jeton de sécurité absent ou expiré : rechargez la page puis réessayez."
     defaults = {
         403: "Votre rôle ne permet pas cette action.",
         404: "Cette page n’existe pas.",

@@ -60,6 +60,17 @@ class Settings:
     pool_size: int = field(metadata={"doc": "Connections kept open per pool"})
     migrations_dir: Path = field(metadata={"doc": "Folder of the read-model SQL migrations"})
     mail: MailConfig = field(metadata={"doc": "The inbox: receiver, limits, outgoing SMTP"})
+    cookie_secure: bool = field(
+        default=True,
+        metadata={"doc": "Mark cookies Secure (browsers accept them on http://localhost too)"},
+    )
+    trust_proxy: bool = field(
+        default=False,
+        metadata={"doc": "Behind a reverse proxy: take the client address from X-Forwarded-For"},
+    )
+    session_max_age: int = field(
+        default=24 * 3600, metadata={"doc": "Seconds of inactivity before a staff session ends"}
+    )
 
     @property
     def embedded(self) -> bool:
@@ -130,6 +141,8 @@ def load_settings() -> Settings:
         pool_size=int(_env("CRM_POOL_SIZE", "2")),
         migrations_dir=Path(_env("CRM_MIGRATIONS_DIR") or _default_migrations_dir()),
         mail=load_mail_config(data_dir),
+        cookie_secure=_env("CRM_COOKIE_SECURE", "1") not in ("0", "false", "non"),
+        trust_proxy=_env("CRM_TRUST_PROXY", "0") in ("1", "true", "oui"),
     )
 
 

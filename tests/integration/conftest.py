@@ -14,8 +14,9 @@ from web.container import Container, running_container
 
 
 @pytest.fixture(scope="session")
-def container(session_database: str, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[Container]:
+def container(
+    session_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Container]:
     """The CRM with in-process projection runners, shared by the session."""
     settings = settings_for(session_database, tmp_path_factory.mktemp("data"))
     with running_container(settings, projections=True) as built:

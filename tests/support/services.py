@@ -59,8 +59,9 @@ def create_database(admin_conninfo: str, prefix: str = "crm_test") -> str:
 def drop_database(admin_conninfo: str, conninfo: str) -> None:
     name = conninfo_to_dict(conninfo)["dbname"]
     with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(str(name))))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
+        )
 
 
 def redis_url() -> str:

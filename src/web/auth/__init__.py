@@ -1,0 +1,1 @@
+"""Staff authentication: sessions, CSRF, login throttling, roles and permissions."""

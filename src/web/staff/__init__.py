@@ -1,0 +1,1 @@
+"""The staff back-office: server-rendered pages (Jinja2 + htmx)."""

@@ -1,0 +1,80 @@
+"""Jinja2 environment of the staff and portal screens: French filters and labels."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from projections.formatting import format_money
+from projections.timeline import STAGE_LABELS, TICKET_STATUS_LABELS
+
+TEMPLATES = Path(__file__).with_name("templates")
+PARIS = ZoneInfo("Europe/Paris")
+_MONTHS = [
+    "janv.",
+    "févr.",
+    "mars",
+    "avr.",
+    "mai",
+    "juin",
+    "juil.",
+    "août",
+    "sept.",
+    "oct.",
+    "nov.",
+    "déc.",
+]
+
+LABELS: dict[str, dict[str, str]] = {
+    "etape": STAGE_LABELS,
+    "statut_ticket": TICKET_STATUS_LABELS,
+    "type_ticket": {"question": "Question", "bug": "Bug", "demande": "Demande"},
+    "priorite": {"basse": "Basse", "normale": "Normale", "haute": "Haute", "urgente": "Urgente"},
+    "source": {"staff": "Équipe", "portail": "Portail", "email": "Email"},
+    "type_client": {"entreprise": "Entreprise", "particulier": "Particulier"},
+    "activite": {"note": "Note", "appel": "Appel", "reunion": "Réunion"},
+}
+
+
+def money(amount: Decimal | None, currency: str = "EUR") -> str:
+    return format_money(amount, currency)
+
+
+def date_fr(value: date | datetime | None, with_time: bool = False) -> str:
+    """'21 nov. 2026' (and ' à 14:05' in Paris time when asked)."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        local = value.astimezone(PARIS)
+        text = f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+        return f"{text} à {local:%H:%M}" if with_time else text
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def label(value: str | None, kind: str) -> str:
+    if value is None:
+        return "—"
+    return LABELS.get(kind, {}).get(value, value)
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    def configure(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.filters.update(money=money, date_fr=date_fr, label=label)
+        env.globals.update(LABELS=LABELS)
+        env.trim_blocks = True
+        env.lstrip_blocks = True
+
+    return TemplateConfig(
+        directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure
+    )
+
+
+def template_context(**values: Any) -> dict[str, Any]:
+    return values

@@ -1,0 +1,80 @@
+"""Helpers shared by the staff pages: page context, flashes, toasts, htmx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.response import Redirect, Template
+
+from web.auth.identity import Staff, staff_from_connection
+from web.container import Container
+
+_FLASH_KEY = "flashes"
+
+
+class Flash(msgspec.Struct, frozen=True):
+    kind: str
+    text: str
+
+
+def container_of(request: Request[Any, Any, Any]) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def flash(request: Request[Any, Any, Any], text: str, kind: str = "success") -> None:
+    """A message shown on the next full page (no-JavaScript forms redirect after POST)."""
+    flashes = list(request.session.get(_FLASH_KEY, [])) if request.session else []
+    flashes.append({"kind": kind, "text": text})
+    request.set_session({**(request.session or {}), _FLASH_KEY: flashes})
+
+
+def _pop_flashes(request: Request[Any, Any, Any]) -> list[Flash]:
+    session = request.scope.get("session")
+    if not isinstance(session, dict) or not session.get(_FLASH_KEY):
+        return []
+    flashes = [Flash(**item) for item in session[_FLASH_KEY]]
+    request.set_session({key: value for key, value in session.items() if key != _FLASH_KEY})
+    return flashes
+
+
+def page(
+    request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
+) -> Template:
+    """Render a template with what every staff page needs (user, workspace, flashes)."""
+    staff = staff_from_connection(request)
+    workspace = container_of(request).accounts_view.workspace(staff.workspace_id) if staff else None
+    return Template(
+        template_name=template,
+        context={
+            "request": request,
+            "staff": staff,
+            "workspace": workspace,
+            "flashes": _pop_flashes(request),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def toast_header(text: str, kind: str = "success") -> dict[str, str]:
+    """The HX-Trigger header that shows a toast after an htmx request."""
+    return {"HX-Trigger": json.dumps({"toast": {"kind": kind, "text": text}})}
+
+
+def done(request: Request[Any, Any, Any], text: str, redirect_to: str) -> Response[Any]:
+    """After a successful change: go to `redirect_to`, where a toast confirms it."""
+    flash(request, text)
+    if is_htmx(request):
+        return Response(b"", status_code=204, headers={"HX-Redirect": redirect_to})
+    return Redirect(redirect_to, status_code=303)
+
+
+__all__ = ["Staff", "container_of", "done", "flash", "is_htmx", "page", "toast_header"]
