@@ -26,6 +26,7 @@ from web.settings import Settings
 from web.settings import settings as current_settings
 from web.staff.auth import AuthController
 from web.staff.dashboard import DashboardController
+from web.staff.inbox_api import InboxApiController
 from web.templating import template_config
 
 STATIC = Path(__file__).with_name("static")
@@ -33,7 +34,7 @@ STATIC = Path(__file__).with_name("static")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """Every controller of the app; each feature adds its own here."""
-    return [HealthController, AuthController, DashboardController]
+    return [HealthController, AuthController, DashboardController, InboxApiController]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
