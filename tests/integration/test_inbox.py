@@ -3,6 +3,7 @@ quarantine, encrypted settings."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -332,3 +333,15 @@ def test_smtp_passwords_are_stored_encrypted(container: Container, space: MailSp
         "smtp2.example",
         "mot-de-passe-tres-secret",
     )
+
+
+def test_the_same_message_delivered_concurrently_is_recorded_once(
+    container: Container, space: MailSpace, ingestor: MailIngestor
+) -> None:
+    raw = corpus("html_only.eml", FROM="x@ailleurs.example", TO=f"a@{space.domain}")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: ingestor.ingest(space.workspace_id, raw), range(4)))
+    assert sorted(r.statut for r in results) == ["doublon", "doublon", "doublon", "recu"]
+    container.wait(max(r.position for r in results), "inbox")
+    assert container.inbox_view.unsorted(space.workspace_id).total == 1
+    assert container.inbox_view.quarantined(space.workspace_id).total == 0

@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from crm_core.accounts.domainmodel import Workspace
 from crm_core.application import CrmApplication, Receipt, command
-from crm_core.errors import DomainError, NotFoundError
+from crm_core.errors import ConflictError, DomainError, NotFoundError
 from crm_core.ids import (
     email_id_for,
     inbox_rules_id_for,
@@ -233,7 +233,13 @@ class InboxApplication(CrmApplication):
             ticket_id=ticket_id,
             action_ticket=action,
         )
-        position = self._commit(record, *to_save)
+        try:
+            position = self._commit(record, *to_save)
+        except ConflictError:
+            # The same message delivered twice at once: the other delivery recorded it.
+            if self._exists(email_id):
+                return Reception(email_id, self._position(), nouveau=False)
+            raise
         return Reception(
             email_id,
             position,
@@ -326,7 +332,12 @@ class InboxApplication(CrmApplication):
             sujet=sujet,
             message_id=message_id,
         )
-        return Receipt(email_id, self._commit(record))
+        try:
+            return Receipt(email_id, self._commit(record))
+        except ConflictError:
+            if self._exists(email_id):  # quarantined by a concurrent delivery
+                return Receipt(email_id, self._position())
+            raise
 
     @command
     def attach_to_client(self, workspace_id: UUID, email_id: UUID, client_id: UUID) -> Receipt:
