@@ -40,3 +40,33 @@ def stripe_settings_id_for(workspace_id: UUID) -> UUID:
 #: The tenant of the actions that concern the whole installation (rebuilding a read
 #: model, verifying the event log): shown in every administrator's journal.
 SYSTEM_WORKSPACE = UUID(int=0)
+
+
+def normalise_message_id(message_id: str) -> str:
+    """'<Abc@Host>' as stored: trimmed, angle-bracketed, case kept (RFC 5322 ids are
+    case-sensitive in their left part)."""
+    inner = message_id.strip().strip("<>").strip()
+    return f"<{inner}>" if inner else ""
+
+
+def email_id_for(workspace_id: UUID, message_id: str) -> UUID:
+    """One email record per Message-ID within a workspace: a redelivery is a no-op."""
+    return uuid5(CRM_NAMESPACE, f"email:{workspace_id}:{normalise_message_id(message_id)}")
+
+
+def raw_email_id_for(workspace_id: UUID, sha256: str) -> UUID:
+    """A message without a usable Message-ID is known by the hash of its raw bytes."""
+    return uuid5(CRM_NAMESPACE, f"email-raw:{workspace_id}:{sha256}")
+
+
+def ticket_id_for_email(email_id: UUID) -> UUID:
+    """The ticket an inbound email opens: a retried ingestion opens it once."""
+    return uuid5(CRM_NAMESPACE, f"email-ticket:{email_id}")
+
+
+def inbox_rules_id_for(workspace_id: UUID) -> UUID:
+    return uuid5(CRM_NAMESPACE, f"inbox-rules:{workspace_id}")
+
+
+def mail_settings_id_for(workspace_id: UUID) -> UUID:
+    return uuid5(CRM_NAMESPACE, f"mail-settings:{workspace_id}")

@@ -35,3 +35,13 @@ class PersonalDataVault(Protocol):
     def erase_subject(self, subject_id: UUID) -> int:
         """Destroy the subject's key and the keys it owns; return how many were destroyed."""
         ...
+
+
+class SecretCipher(Protocol):
+    """Encrypts secrets kept at rest (SMTP/IMAP passwords); the events hold ciphertext."""
+
+    def encrypt(self, secret: str) -> str: ...
+
+    def decrypt(self, token: str) -> str:
+        """Raises ValueError when the token was not made with the current key."""
+        ...

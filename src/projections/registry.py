@@ -9,6 +9,8 @@ from eventsourcing.projection import Projection
 from projections.accounts import AccountsProjection, AccountsView
 from projections.audit import AuditProjection, AuditView
 from projections.clients import ClientsProjection, ClientsView
+from projections.inbox import InboxProjection, InboxView
+from projections.outbox import OutboxProjection, OutboxView
 from projections.payments import PaymentsProjection, PaymentsView
 from projections.pipeline import PipelineProjection, PipelineView
 from projections.readmodel import ReadModel
@@ -23,4 +25,6 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     PaymentsProjection.name: (PaymentsProjection, PaymentsView),
     TicketsProjection.name: (TicketsProjection, TicketsView),
     TimelineProjection.name: (TimelineProjection, TimelineView),
+    InboxProjection.name: (InboxProjection, InboxView),
+    OutboxProjection.name: (OutboxProjection, OutboxView),
 }

@@ -1,4 +1,4 @@
-"""The client timeline: activities, opportunities and tickets, mixed and dated.
+"""The client timeline: activities, opportunities, tickets and emails, mixed and dated.
 
 Each entry follows the seed's EvenementTimeline: `type_evenement`,
 `reference_id`, `description_texte`, `date_evenement`, `auteur`.
@@ -14,8 +14,10 @@ import msgspec
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
+from psycopg.types.json import Jsonb
 
 from crm_core.billing.domainmodel import PaymentRequest
+from crm_core.inbox.domainmodel import EmailMessage
 from crm_core.sales.domainmodel import Activity, Client, Opportunity
 from crm_core.support.domainmodel import Ticket
 from crm_core.values import TicketStatus
@@ -48,10 +50,30 @@ class TimelineEntry(msgspec.Struct, frozen=True):
     description_texte: str
     date_evenement: datetime
     auteur: str
+    meta: dict[str, Any] = {}
+
+
+EMAIL_KIND = "email_client"
+EMAIL_EXCERPT = 500
+SENS_LABELS = {"entrant": "reçu", "sortant": "envoyé"}
+
+
+def email_text(sens: str, sujet: str, correspondant: str, texte: str = "") -> str:
+    """'Email reçu de x@y : « Sujet »' then the start of the text (seed 6.2)."""
+    preposition = "de" if sens == "entrant" else "à"
+    text = f"Email {SENS_LABELS.get(sens, sens)} {preposition} {correspondant} : « {sujet} »"
+    flat = " ".join(texte.split())
+    if flat:
+        text += "\n" + (flat if len(flat) <= EMAIL_EXCERPT else flat[: EMAIL_EXCERPT - 1] + "…")
+    return text
 
 
 class TimelineView(ReadModel):
-    tables: ClassVar[tuple[str, ...]] = ("rm_timeline", "rm_timeline_subjects")
+    tables: ClassVar[tuple[str, ...]] = (
+        "rm_timeline",
+        "rm_timeline_subjects",
+        "rm_timeline_emails",
+    )
 
     @staticmethod
     def entry(
@@ -62,10 +84,13 @@ class TimelineView(ReadModel):
         *,
         reference_id: UUID | None = None,
         at: datetime | None = None,
+        auteur: str = "",
+        meta: dict[str, Any] | None = None,
     ) -> Statement:
         return (
             "INSERT INTO rm_timeline (id, workspace_id, client_id, type_evenement, reference_id,"
-            " description_texte, date_evenement, auteur) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            " description_texte, date_evenement, auteur, meta)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 f"{event.originator_id}:{event.originator_version}",
                 event.workspace_id,
@@ -74,7 +99,8 @@ class TimelineView(ReadModel):
                 reference_id,
                 text,
                 at or event.timestamp,
-                event.actor,
+                auteur or event.actor,
+                Jsonb(meta or {}),
             ),
         )
 
@@ -159,7 +185,7 @@ class TimelineView(ReadModel):
             params["after_at"], params["after_id"] = after
         rows = self.fetch_all(
             "SELECT id, client_id, type_evenement, reference_id, description_texte,"  # type: ignore[arg-type]
-            f" date_evenement, auteur FROM rm_timeline WHERE {' AND '.join(where)}"
+            f" date_evenement, auteur, meta FROM rm_timeline WHERE {' AND '.join(where)}"
             " ORDER BY date_evenement DESC, id DESC LIMIT %(limit)s",
             params,
         )
@@ -205,6 +231,11 @@ class TimelineProjection(Projection[TimelineView]):
         PaymentRequest.Expired,
         PaymentRequest.Refunded,
         Client.Erased,
+        EmailMessage.Logged,
+        EmailMessage.Received,
+        EmailMessage.AttachedToClient,
+        EmailMessage.SendRequested,
+        EmailMessage.SendFailed,
     )
 
     @singledispatchmethod
@@ -419,3 +450,106 @@ class TimelineProjection(Projection[TimelineView]):
     def _(self, event: Client.Erased, tracking: Tracking) -> None:
         # RGPD erasure: the client's timeline quotes names, subjects and notes.
         self.view.write(tracking, *self.view.forget_client(event.originator_id))
+
+    # --- emails (issue 6): entries `email_client`, with the direction in `meta` ----------
+    @process_event.register
+    def _(self, event: EmailMessage.Logged, tracking: Tracking) -> None:
+        correspondant = (
+            event.expediteur
+            if event.sens.value == "entrant"
+            else ", ".join(event.destinataires) or event.expediteur
+        )
+        self.view.write(
+            tracking,
+            self.view.entry(
+                event,
+                event.client_id,
+                EMAIL_KIND,
+                email_text(event.sens.value, event.sujet, correspondant, event.texte),
+                reference_id=event.originator_id,
+                at=event.date_message,
+                auteur=event.auteur,
+                meta={"sens": event.sens.value, "origine": "manuel"},
+            ),
+        )
+
+    @process_event.register
+    def _(self, event: EmailMessage.Received, tracking: Tracking) -> None:
+        if event.client_id is None:  # « À trier »: remembered until attached
+            self.view.write(
+                tracking,
+                (
+                    "INSERT INTO rm_timeline_emails (id, sens, expediteur, sujet, date_message)"
+                    " VALUES (%s, 'entrant', %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    (event.originator_id, event.expediteur, event.sujet, event.date_message),
+                ),
+            )
+            return
+        self.view.write(
+            tracking,
+            self.view.entry(
+                event,
+                event.client_id,
+                EMAIL_KIND,
+                email_text("entrant", event.sujet, event.expediteur, event.texte),
+                reference_id=event.originator_id,
+                at=event.date_message,
+                auteur=event.expediteur,
+                meta={"sens": "entrant", "origine": "recu", "thread_id": str(event.thread_id)},
+            ),
+        )
+
+    @process_event.register
+    def _(self, event: EmailMessage.AttachedToClient, tracking: Tracking) -> None:
+        row = self.view.fetch_one(
+            "SELECT expediteur, sujet, date_message FROM rm_timeline_emails WHERE id = %s",
+            (event.originator_id,),
+        )
+        if row is None:
+            self.view.track(tracking)
+            return
+        self.view.write(
+            tracking,
+            self.view.entry(
+                event,
+                event.client_id,
+                EMAIL_KIND,
+                email_text("entrant", row["sujet"], row["expediteur"]),
+                reference_id=event.originator_id,
+                at=row["date_message"],
+                auteur=row["expediteur"],
+                meta={"sens": "entrant", "origine": "recu", "rattache_par": event.actor},
+            ),
+            ("DELETE FROM rm_timeline_emails WHERE id = %s", (event.originator_id,)),
+        )
+
+    @process_event.register
+    def _(self, event: EmailMessage.SendRequested, tracking: Tracking) -> None:
+        self.view.write(
+            tracking,
+            self.view.remember(event.originator_id, event.client_id, event.sujet),
+            self.view.entry(
+                event,
+                event.client_id,
+                EMAIL_KIND,
+                email_text("sortant", event.sujet, ", ".join(event.destinataires), event.texte),
+                reference_id=event.originator_id,
+                auteur=event.auteur,
+                meta={"sens": "sortant", "origine": "envoi"},
+            ),
+        )
+
+    @process_event.register
+    def _(self, event: EmailMessage.SendFailed, tracking: Tracking) -> None:
+        if not event.definitif:  # retried: only the final failure is worth a line
+            self.view.track(tracking)
+            return
+        self.view.add_about_subject(
+            event,
+            "email_echec",
+            lambda titre: (
+                f"Échec de l’envoi de l’email « {titre} » après {event.tentative} essai(s) :"
+                f" {event.erreur}"
+            ),
+            tracking,
+        )

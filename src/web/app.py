@@ -31,6 +31,7 @@ from web.settings import settings as current_settings
 from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
+from web.staff.inbox_api import InboxApiController
 from web.staff.pipeline import PipelineController
 from web.staff.settings import SettingsController
 from web.staff.tickets import TicketsController
@@ -51,6 +52,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SettingsController,
         StripeWebhookController,
         PaymentsController,
+        InboxApiController,
         *api_handlers(),
     ]
 

@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from projections.integrity import verify_chain
 from projections.rebuild import RebuildProgress
 from projections.registry import PROJECTIONS
 from web.container import Container, running_container, scheduled_jobs
+from web.mail import poll_imap_once, running_imap_poller, running_mail_receiver
 from web.replay import rebuild_projection, verify_projection
 from web.rgpd import export_client, export_html, export_json
 from web.settings import settings
@@ -72,9 +73,17 @@ def serve(host: str, port: int, demo: bool, no_projections: bool) -> None:
 
     from web.app import create_app  # noqa: PLC0415  (the app is built only to serve)
 
-    with _container(projections=not no_projections) as container:
+    with _container(projections=not no_projections) as container, ExitStack() as stack:
         if demo:
             _print_login(container)
+        if container.settings.embedded:
+            # Embedded mode: the inbox receives mail in this process too.
+            mail_host, mail_port = stack.enter_context(running_mail_receiver(container))
+            click.echo(f"Réception des emails (SMTP) : {mail_host}:{mail_port}")
+            if container.settings.mail.imap_poll_seconds > 0:
+                stack.enter_context(
+                    running_imap_poller(container, container.settings.mail.imap_poll_seconds)
+                )
         base = f"http://{host}:{port}"
         click.echo(f"CRM prêt : ouvrez {base}/  (santé : {base}/health)")
         uvicorn.run(
@@ -361,6 +370,42 @@ def worker(threads: int) -> None:
 def _container_for_worker() -> Iterator[Container]:
     with running_container(settings(), projections=False, worker=False) as container:
         yield container
+
+
+@main.group(help="La boîte de réception : serveur SMTP, relève IMAP.")
+def mail() -> None:
+    pass
+
+
+@mail.command("serve", help="Reçoit les emails en SMTP jusqu’à interruption (Ctrl-C).")
+@click.option("--host", default=None, help="Interface (défaut : CRM_MAIL_HOST).")
+@click.option("--port", default=None, type=int, help="Port (défaut : CRM_MAIL_PORT).")
+def mail_serve(host: str | None, port: int | None) -> None:
+    with (
+        _container() as container,
+        running_mail_receiver(container, host=host, port=port) as (
+            served_host,
+            served_port,
+        ),
+    ):
+        click.echo(f"Réception SMTP sur {served_host}:{served_port}. Ctrl-C pour arrêter.")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            click.echo("Arrêt de la réception.")
+
+
+@mail.command("poll", help="Relève les boîtes IMAP configurées (une fois, ou --every N).")
+@click.option("--every", default=0, type=int, help="Recommence toutes les N secondes.")
+def mail_poll(every: int) -> None:
+    with _container() as container:
+        while True:
+            for workspace_id, report in poll_imap_once(container).items():
+                click.echo(f"{workspace_id} : {report}")
+            if every <= 0:
+                return
+            time.sleep(every)
 
 
 @main.command(help="Applique les migrations des read models.")

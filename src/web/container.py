@@ -13,6 +13,7 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from adapters.crypto import FernetCipher
 from adapters.passwords import Argon2PasswordHasher
 from adapters.secrets import AesGcmSecretBox
 from adapters.stripe.gateway import StripeGateways
@@ -25,11 +26,14 @@ from crm_core.billing.application import BillingApplication
 from crm_core.billing.domainmodel import mode_of_secret_key
 from crm_core.billing.ports import StripeCredentials
 from crm_core.errors import DomainError
+from crm_core.inbox.application import InboxApplication
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
 from projections.audit import AuditView
 from projections.clients import ClientsView
+from projections.inbox import InboxView
+from projections.outbox import OutboxProjection, bind_outbox
 from projections.payments import PaymentsView
 from projections.pipeline import PipelineView
 from projections.readmodel import ReadModel
@@ -40,6 +44,7 @@ from projections.tickets import TicketsView
 from projections.timeline import TimelineView
 from web.database import embedded_postgres, eventsourcing_env, normalise
 from web.jobs import Jobs, build_broker, periodic, running_worker
+from web.mail import declare_mail_actors, outbox_dispatch
 from web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ class Container:
     billing: BillingApplication
     stripe_webhooks: StripeWebhooks
     audit: AuditApplication
+    inbox: InboxApplication
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
@@ -86,6 +92,10 @@ class Container:
     @property
     def audit_view(self) -> AuditView:
         return self.view("audit", AuditView)
+
+    @property
+    def inbox_view(self) -> InboxView:
+        return self.view("inbox", InboxView)
 
     @property
     def accounts_view(self) -> AccountsView:
@@ -139,8 +149,12 @@ def build_view(env: dict[str, str], name: str) -> ReadModel:
     return cast(ReadModel, factory.tracking_recorder(view_class))
 
 
-def start_runner(env: dict[str, str], name: str) -> BatchingProjectionRunner[Any]:
-    projection_class, view_class = PROJECTIONS[name]
+def start_runner(
+    env: dict[str, str], name: str, view_class: type[ReadModel] | None = None
+) -> BatchingProjectionRunner[Any]:
+    """`view_class` overrides the registry's (the outbox's view bound to the job queue)."""
+    projection_class, registered_view = PROJECTIONS[name]
+    view_class = view_class or registered_view
     # A runner reads one subscription and writes one transaction at a time: small pools.
     runner_env = {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
     return BatchingProjectionRunner(
@@ -199,14 +213,20 @@ def running_container(
             override=_stripe_override(settings),
         )
         audit = AuditApplication(env)
-        for app in (accounts, sales, support, billing, audit):
+        inbox = InboxApplication(env, cipher=FernetCipher(settings.mail.encryption_key))
+        for app in (accounts, sales, support, billing, audit, inbox):
             stack.callback(app.close)
+        jobs = Jobs(build_broker(settings))
+        # The outbox runner queues send jobs: its view is bound to this process's broker.
+        bound_views: dict[str, type[ReadModel]] = {
+            OutboxProjection.name: bind_outbox(outbox_dispatch(jobs))
+        }
         run = settings.run_projections if projections is None else projections
         runners: dict[str, BatchingProjectionRunner[Any]] = {}
         views: dict[str, ReadModel] = {}
         for name in PROJECTIONS:
             if run:
-                runner = stack.enter_context(start_runner(env, name))
+                runner = stack.enter_context(start_runner(env, name, bound_views.get(name)))
                 runners[name] = runner
                 views[name] = cast(ReadModel, runner.view)
             else:
@@ -226,9 +246,10 @@ def running_container(
                 tolerance=settings.stripe_webhook_tolerance_seconds,
             ),
             audit=audit,
+            inbox=inbox,
             log=event_log,
             views=views,
-            jobs=Jobs(build_broker(settings)),
+            jobs=jobs,
             runners=runners,
         )
         declare_actors(container)
@@ -285,3 +306,4 @@ def declare_actors(container: Container) -> None:
         log.info("Rapprochement Stripe : %s", report)
 
     container.jobs.declare(RECONCILE_ACTOR, reconcile_stripe, max_retries=5)
+    declare_mail_actors(container)

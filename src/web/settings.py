@@ -15,6 +15,31 @@ def _env(name: str, default: str = "") -> str:
 
 
 @dataclass(frozen=True)
+class MailConfig:
+    """The inbox: receiving (SMTP, IMAP), storage limits, outgoing SMTP overrides."""
+
+    encryption_key: str = field(
+        repr=False, metadata={"doc": "Fernet key(s) encrypting SMTP/IMAP passwords at rest"}
+    )
+    inbox_secret: str = field(
+        repr=False, metadata={"doc": "Secret deriving each client's inbox+key address"}
+    )
+    listen_host: str = field(metadata={"doc": "Interface of the SMTP receiver"})
+    listen_port: int = field(metadata={"doc": "Port of the SMTP receiver; 0: a free port"})
+    max_message_bytes: int = field(metadata={"doc": "Largest message accepted (SMTP SIZE)"})
+    max_attachment_bytes: int = field(metadata={"doc": "Largest attachment kept on disk"})
+    max_send_attempts: int = field(metadata={"doc": "Attempts before a send is given up"})
+    retry_min_backoff_ms: int = field(metadata={"doc": "First retry delay of a failed send"})
+    imap_poll_seconds: int = field(metadata={"doc": "Interval of the IMAP poller; 0: off"})
+    smtp_host: str = field(metadata={"doc": "Outgoing SMTP server for every workspace"})
+    smtp_port: int = field(metadata={"doc": "Its port"})
+    smtp_user: str = field(metadata={"doc": "Its login"})
+    smtp_password: str = field(repr=False, metadata={"doc": "Its password"})
+    smtp_from: str = field(metadata={"doc": "The From address of outgoing mail"})
+    smtp_security: str = field(metadata={"doc": "starttls, tls or aucune"})
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = field(
         metadata={"doc": "PostgreSQL URL; empty: an embedded server in CRM_DATA_DIR"}
@@ -60,6 +85,7 @@ class Settings:
     stripe_reconcile_every_minutes: int = field(
         metadata={"doc": "Period of the reconciliation job (0: never scheduled)"}
     )
+    mail: MailConfig = field(metadata={"doc": "The inbox: receiver, limits, outgoing SMTP"})
     cookie_secure: bool = field(
         default=True,
         metadata={"doc": "Mark cookies Secure (browsers accept them on http://localhost too)"},
@@ -109,6 +135,28 @@ def _encryption_key(data_dir: Path) -> str:
     return _generated_once("CRM_ENCRYPTION_KEY", data_dir / "encryption_key", fresh)
 
 
+def load_mail_config(data_dir: Path) -> MailConfig:
+    return MailConfig(
+        encryption_key=_encryption_key(data_dir),
+        inbox_secret=_generated_once(
+            "CRM_INBOX_SECRET", data_dir / "inbox_secret", secrets.token_urlsafe(32)
+        ),
+        listen_host=_env("CRM_MAIL_HOST", "127.0.0.1"),
+        listen_port=int(_env("CRM_MAIL_PORT", "0")),
+        max_message_bytes=int(_env("CRM_MAIL_MAX_MESSAGE_BYTES", str(20 * 1024 * 1024))),
+        max_attachment_bytes=int(_env("CRM_MAIL_MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024))),
+        max_send_attempts=int(_env("CRM_MAIL_MAX_SEND_ATTEMPTS", "8")),
+        retry_min_backoff_ms=int(_env("CRM_MAIL_RETRY_MIN_BACKOFF_MS", "5000")),
+        imap_poll_seconds=int(_env("CRM_IMAP_POLL_SECONDS", "60")),
+        smtp_host=_env("CRM_SMTP_HOST"),
+        smtp_port=int(_env("CRM_SMTP_PORT", "587")),
+        smtp_user=_env("CRM_SMTP_USER"),
+        smtp_password=_env("CRM_SMTP_PASSWORD"),
+        smtp_from=_env("CRM_SMTP_FROM"),
+        smtp_security=_env("CRM_SMTP_SECURITY", "starttls"),
+    )
+
+
 def load_settings() -> Settings:
     database_url = _env("DATABASE_URL")
     redis_url = _env("REDIS_URL")
@@ -124,6 +172,7 @@ def load_settings() -> Settings:
         run_jobs_in_process=not redis_url,
         pool_size=int(_env("CRM_POOL_SIZE", "2")),
         migrations_dir=Path(_env("CRM_MIGRATIONS_DIR") or _default_migrations_dir()),
+        mail=load_mail_config(data_dir),
         cookie_secure=_env("CRM_COOKIE_SECURE", "1") not in ("0", "false", "non"),
         trust_proxy=_env("CRM_TRUST_PROXY", "0") in ("1", "true", "oui"),
         stripe_secret_key=_env("STRIPE_SECRET_KEY"),
