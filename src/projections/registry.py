@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.projection import Projection
 
 from projections.accounts import AccountsProjection, AccountsView
+from projections.analytics import AnalyticsProjection, AnalyticsView
 from projections.clients import ClientsProjection, ClientsView
 from projections.pipeline import PipelineProjection, PipelineView
 from projections.readmodel import ReadModel
@@ -19,4 +20,5 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     PipelineProjection.name: (PipelineProjection, PipelineView),
     TicketsProjection.name: (TicketsProjection, TicketsView),
     TimelineProjection.name: (TimelineProjection, TimelineView),
+    AnalyticsProjection.name: (AnalyticsProjection, AnalyticsView),
 }

@@ -19,7 +19,9 @@ from crm_core.application import LOG_NAME, EventLog
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
+from projections.analytics import AnalyticsView
 from projections.clients import ClientsView
+from projections.forecast import ForecastCache
 from projections.pipeline import PipelineView
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
@@ -48,6 +50,7 @@ class Container:
     views: dict[str, ReadModel]
     jobs: Jobs
     runners: dict[str, ProjectionRunner[Any, Any]] = field(default_factory=dict)
+    forecasts: ForecastCache = field(default_factory=ForecastCache)
 
     def view(self, name: str, kind: type[V]) -> V:
         return cast(V, self.views[name])
@@ -67,6 +70,10 @@ class Container:
     @property
     def timeline(self) -> TimelineView:
         return self.view("timeline", TimelineView)
+
+    @property
+    def analytics(self) -> AnalyticsView:
+        return self.view("analytics", AnalyticsView)
 
     @property
     def accounts_view(self) -> AccountsView:
