@@ -17,6 +17,7 @@ from litestar.stores.base import NamespacedStore
 from litestar.stores.redis import RedisStore
 from litestar.types import ControllerRouterHandler
 
+from web.api.dashboard import DashboardApiController
 from web.auth.identity import provide_staff
 from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
@@ -33,7 +34,7 @@ STATIC = Path(__file__).with_name("static")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """Every controller of the app; each feature adds its own here."""
-    return [HealthController, AuthController, DashboardController]
+    return [HealthController, AuthController, DashboardController, DashboardApiController]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:

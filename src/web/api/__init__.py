@@ -1,0 +1,1 @@
+"""The JSON API of the staff (session + CSRF), one controller per area."""
