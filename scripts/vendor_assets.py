@@ -19,6 +19,7 @@ VENDOR = ROOT / "src" / "web" / "static" / "vendor"
 FILES = {
     "htmx.min.js": ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js",
     "Sortable.min.js": ROOT / "node_modules" / "sortablejs" / "Sortable.min.js",
+    "chart.umd.min.js": ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js",
 }
 
 

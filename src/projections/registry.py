@@ -7,6 +7,7 @@ from typing import Any
 from eventsourcing.projection import Projection
 
 from projections.accounts import AccountsProjection, AccountsView
+from projections.analytics import AnalyticsProjection, AnalyticsView
 from projections.audit import AuditProjection, AuditView
 from projections.clients import ClientsProjection, ClientsView
 from projections.inbox import InboxProjection, InboxView
@@ -27,4 +28,5 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     TimelineProjection.name: (TimelineProjection, TimelineView),
     InboxProjection.name: (InboxProjection, InboxView),
     OutboxProjection.name: (OutboxProjection, OutboxView),
+    AnalyticsProjection.name: (AnalyticsProjection, AnalyticsView),
 }

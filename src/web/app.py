@@ -20,6 +20,7 @@ from litestar.stores.redis import RedisStore
 from litestar.types import ControllerRouterHandler
 
 from web.api import api_handlers
+from web.api.dashboard import DashboardApiController
 from web.auth.identity import provide_staff
 from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
@@ -53,6 +54,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         StripeWebhookController,
         PaymentsController,
         InboxApiController,
+        DashboardApiController,
         *api_handlers(),
     ]
 

@@ -30,8 +30,10 @@ from crm_core.inbox.application import InboxApplication
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
+from projections.analytics import AnalyticsView
 from projections.audit import AuditView
 from projections.clients import ClientsView
+from projections.forecast import ForecastCache
 from projections.inbox import InboxView
 from projections.outbox import OutboxProjection, bind_outbox
 from projections.payments import PaymentsView
@@ -69,6 +71,7 @@ class Container:
     views: dict[str, ReadModel]
     jobs: Jobs
     runners: dict[str, BatchingProjectionRunner[Any]] = field(default_factory=dict)
+    forecasts: ForecastCache = field(default_factory=ForecastCache)
 
     def view(self, name: str, kind: type[V]) -> V:
         return cast(V, self.views[name])
@@ -96,6 +99,10 @@ class Container:
     @property
     def inbox_view(self) -> InboxView:
         return self.view("inbox", InboxView)
+
+    @property
+    def analytics(self) -> AnalyticsView:
+        return self.view("analytics", AnalyticsView)
 
     @property
     def accounts_view(self) -> AccountsView:

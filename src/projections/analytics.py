@@ -1,0 +1,386 @@
+"""Analytics: the facts the tableau de bord, the forecast and the exports are made from.
+
+The projection keeps one row per opportunity, per stage an opportunity entered,
+per payment request, per activity, per ticket, per client and per portal visit
+(tables `rm_analytics_*`, see `event_store/migrations/0500_analytics.sql` and the
+README). It owns its facts instead of reading the pipeline's tables, so it can be
+rebuilt alone and indexed for period queries. The metrics themselves are the
+query functions of `projections.metrics`.
+
+Payments and portal visits: the billing events (`PaymentRequest.Requested`,
+`CheckoutSessionCreated`, `Paid`, `Refunded`) and the portal's visit event write
+`rm_analytics_payments` and `rm_analytics_portal_visits` through the methods
+below; until those events exist in the log, the tables stay empty and the
+payment and portal figures are zero.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from crm_core.sales.domainmodel import Activity, Client, Opportunity
+from crm_core.support.domainmodel import Ticket
+from crm_core.values import Stage, TicketStatus
+from projections.readmodel import ReadModel, Statement, topics_of
+
+_RESOLVED = (TicketStatus.RESOLU, TicketStatus.FERME)
+
+
+def user_of(actor: str) -> UUID | None:
+    """The user id of an actor `user:<uuid>`, else None (system, portal, stripe...)."""
+    prefix, _, rest = actor.partition(":")
+    if prefix != "user":
+        return None
+    try:
+        return UUID(rest)
+    except ValueError:
+        return None
+
+
+class AnalyticsView(ReadModel):
+    tables: ClassVar[tuple[str, ...]] = (
+        "rm_analytics_opportunities",
+        "rm_analytics_stage_entries",
+        "rm_analytics_payments",
+        "rm_analytics_activities",
+        "rm_analytics_tickets",
+        "rm_analytics_clients",
+        "rm_analytics_portal_visits",
+    )
+
+    # --- opportunities ----------------------------------------------------------
+    @staticmethod
+    def _entry(event: Any, etape: Stage, de: Stage | None) -> Statement:
+        return (
+            "INSERT INTO rm_analytics_stage_entries (opportunity_id, version, workspace_id,"
+            " etape, de, entered_at) VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (
+                event.originator_id,
+                event.originator_version,
+                event.workspace_id,
+                etape.value,
+                de.value if de is not None else None,
+                event.timestamp,
+            ),
+        )
+
+    def open_opportunity(self, event: Opportunity.Opened, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_analytics_opportunities (id, workspace_id, client_id, owner_id,"
+                " titre, montant, devise, etape, date_cloture_prevue, opened_at,"
+                " stage_entered_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (
+                    event.originator_id,
+                    event.workspace_id,
+                    event.client_id,
+                    event.owner_id,
+                    event.titre,
+                    event.montant_estime,
+                    event.devise,
+                    event.etape.value,
+                    event.date_cloture_prevue,
+                    event.timestamp,
+                    event.timestamp,
+                    event.timestamp,
+                ),
+            ),
+            self._entry(event, event.etape, None),
+        )
+
+    def revise_opportunity(self, event: Opportunity.Revised, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_opportunities SET titre=%s, montant=%s, devise=%s,"
+                " date_cloture_prevue=%s, owner_id=%s, updated_at=%s WHERE id=%s",
+                (
+                    event.titre,
+                    event.montant_estime,
+                    event.devise,
+                    event.date_cloture_prevue,
+                    event.owner_id,
+                    event.timestamp,
+                    event.originator_id,
+                ),
+            ),
+        )
+
+    def move_opportunity(
+        self,
+        event: Any,
+        etape: Stage,
+        de: Stage,
+        tracking: Tracking,
+        *,
+        won_amount: Decimal | None = None,
+    ) -> None:
+        """A stage change: won and lost dates are kept only while the stage holds."""
+        at: datetime = event.timestamp
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_opportunities SET etape=%(etape)s, stage_entered_at=%(at)s,"
+                " updated_at=%(at)s,"
+                " won_at = CASE WHEN %(etape)s = 'gagne' THEN %(at)s END,"
+                " won_amount = CASE WHEN %(etape)s = 'gagne' THEN %(amount)s::numeric END,"
+                " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END"
+                " WHERE id = %(id)s",
+                {
+                    "etape": etape.value,
+                    "at": at,
+                    "amount": won_amount,
+                    "id": event.originator_id,
+                },
+            ),
+            self._entry(event, etape, de),
+        )
+
+    # --- clients, activities, tickets ---------------------------------------------
+    def register_client(self, event: Client.Registered, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_analytics_clients (id, workspace_id, owner_id, registered_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (event.originator_id, event.workspace_id, event.owner_id, event.timestamp),
+            ),
+        )
+
+    def set_client(self, client_id: UUID, column: str, value: Any, tracking: Tracking) -> None:
+        query = {
+            "owner_id": "UPDATE rm_analytics_clients SET owner_id = %s WHERE id = %s",
+            "archived": "UPDATE rm_analytics_clients SET archived = %s WHERE id = %s",
+        }[column]
+        self.write(tracking, (query, (value, client_id)))  # type: ignore[arg-type]
+
+    def log_activity(self, event: Activity.Logged, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_analytics_activities (id, workspace_id, client_id, kind,"
+                " auteur_id, date_activite) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                (
+                    event.originator_id,
+                    event.workspace_id,
+                    event.client_id,
+                    event.kind.value,
+                    event.auteur_id or user_of(event.actor),
+                    event.date_activite,
+                ),
+            ),
+        )
+
+    def open_ticket(self, event: Ticket.Opened, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_analytics_tickets (id, workspace_id, client_id, source, statut,"
+                " opened_at) VALUES (%s, %s, %s, %s, 'nouveau', %s) ON CONFLICT (id) DO NOTHING",
+                (
+                    event.originator_id,
+                    event.workspace_id,
+                    event.client_id,
+                    event.source.value,
+                    event.timestamp,
+                ),
+            ),
+        )
+
+    def assign_ticket(self, event: Ticket.Assigned, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_tickets SET assignee_id = %s WHERE id = %s",
+                (event.assignee_id, event.originator_id),
+            ),
+        )
+
+    def change_ticket_status(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
+        resolved = event.vers in _RESOLVED
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_tickets SET statut = %s,"
+                " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) END WHERE id = %s",
+                (event.vers.value, resolved, event.timestamp, event.originator_id),
+            ),
+        )
+
+    # --- payments (billing events) and portal visits -------------------------------
+    def request_payment(
+        self,
+        payment_id: UUID,
+        *,
+        workspace_id: UUID,
+        opportunity_id: UUID,
+        client_id: UUID,
+        amount: Decimal,
+        currency: str,
+        at: datetime,
+        tracking: Tracking,
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_analytics_payments (id, workspace_id, opportunity_id, client_id,"
+                " amount, currency, requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                (payment_id, workspace_id, opportunity_id, client_id, amount, currency, at),
+            ),
+        )
+
+    def create_link(
+        self, payment_id: UUID, amount: Decimal, at: datetime, tracking: Tracking
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_payments SET links = links + 1, amount = %s,"
+                " link_created_at = COALESCE(link_created_at, %s), statut = 'en_attente'"
+                " WHERE id = %s AND paid_at IS NULL",
+                (amount, at, payment_id),
+            ),
+        )
+
+    def record_payment(
+        self, payment_id: UUID, amount: Decimal, at: datetime, tracking: Tracking
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_payments SET paid_at = COALESCE(paid_at, %s),"
+                " paid_amount = COALESCE(paid_amount, %s), statut = 'paye' WHERE id = %s",
+                (at, amount, payment_id),
+            ),
+        )
+
+    def set_payment_status(self, payment_id: UUID, statut: str, tracking: Tracking) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_payments SET statut = %s WHERE id = %s AND paid_at IS NULL",
+                (statut, payment_id),
+            ),
+        )
+
+    def record_refund(
+        self, payment_id: UUID, refunded: Decimal, fully: bool, tracking: Tracking
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "UPDATE rm_analytics_payments SET refunded_amount = GREATEST(refunded_amount, %s),"
+                " statut = CASE WHEN %s THEN 'rembourse' ELSE statut END WHERE id = %s",
+                (refunded, fully, payment_id),
+            ),
+        )
+
+    def record_visit(
+        self,
+        visit_id: str,
+        *,
+        workspace_id: UUID,
+        client_id: UUID,
+        at: datetime,
+        tracking: Tracking,
+    ) -> None:
+        self.write(
+            tracking,
+            (
+                "INSERT INTO rm_analytics_portal_visits (id, workspace_id, client_id, visited_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (visit_id, workspace_id, client_id, at),
+            ),
+        )
+
+
+class AnalyticsProjection(Projection[AnalyticsView]):
+    name = "analytics"
+    topics = topics_of(
+        Opportunity.Opened,
+        Opportunity.Revised,
+        Opportunity.StageChanged,
+        Opportunity.Won,
+        Opportunity.Lost,
+        Opportunity.Reopened,
+        Client.Registered,
+        Client.Updated,
+        Client.Archived,
+        Client.Restored,
+        Activity.Logged,
+        Ticket.Opened,
+        Ticket.Assigned,
+        Ticket.StatusChanged,
+    )
+
+    @singledispatchmethod
+    def process_event(self, event: Any, tracking: Tracking) -> None:
+        self.view.track(tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Opened, tracking: Tracking) -> None:
+        self.view.open_opportunity(event, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Revised, tracking: Tracking) -> None:
+        self.view.revise_opportunity(event, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.StageChanged, tracking: Tracking) -> None:
+        self.view.move_opportunity(event, event.vers, event.de, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Reopened, tracking: Tracking) -> None:
+        self.view.move_opportunity(event, event.vers, event.de, tracking)
+
+    @process_event.register
+    def _(self, event: Opportunity.Won, tracking: Tracking) -> None:
+        self.view.move_opportunity(event, Stage.GAGNE, event.de, tracking, won_amount=event.montant)
+
+    @process_event.register
+    def _(self, event: Opportunity.Lost, tracking: Tracking) -> None:
+        self.view.move_opportunity(event, Stage.PERDU, event.de, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Registered, tracking: Tracking) -> None:
+        self.view.register_client(event, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Updated, tracking: Tracking) -> None:
+        self.view.set_client(event.originator_id, "owner_id", event.owner_id, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Archived, tracking: Tracking) -> None:
+        self.view.set_client(event.originator_id, "archived", True, tracking)
+
+    @process_event.register
+    def _(self, event: Client.Restored, tracking: Tracking) -> None:
+        self.view.set_client(event.originator_id, "archived", False, tracking)
+
+    @process_event.register
+    def _(self, event: Activity.Logged, tracking: Tracking) -> None:
+        self.view.log_activity(event, tracking)
+
+    @process_event.register
+    def _(self, event: Ticket.Opened, tracking: Tracking) -> None:
+        self.view.open_ticket(event, tracking)
+
+    @process_event.register
+    def _(self, event: Ticket.Assigned, tracking: Tracking) -> None:
+        self.view.assign_ticket(event, tracking)
+
+    @process_event.register
+    def _(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
+        self.view.change_ticket_status(event, tracking)
