@@ -8,7 +8,9 @@ from eventsourcing.projection import Projection
 
 from projections.accounts import AccountsProjection, AccountsView
 from projections.clients import ClientsProjection, ClientsView
+from projections.notifications import NotificationsProjection, NotificationsView
 from projections.pipeline import PipelineProjection, PipelineView
+from projections.portal import PortalProjection, PortalView
 from projections.readmodel import ReadModel
 from projections.tickets import TicketsProjection, TicketsView
 from projections.timeline import TimelineProjection, TimelineView
@@ -19,4 +21,6 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     PipelineProjection.name: (PipelineProjection, PipelineView),
     TicketsProjection.name: (TicketsProjection, TicketsView),
     TimelineProjection.name: (TimelineProjection, TimelineView),
+    PortalProjection.name: (PortalProjection, PortalView),
+    NotificationsProjection.name: (NotificationsProjection, NotificationsView),
 }

@@ -21,6 +21,8 @@ from web.auth.identity import provide_staff
 from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
 from web.health import HealthController
+from web.portal.links import PortalLinksApi
+from web.portal.pages import PortalApi, PortalPages
 from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
 from web.settings import settings as current_settings
@@ -33,7 +35,14 @@ STATIC = Path(__file__).with_name("static")
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """Every controller of the app; each feature adds its own here."""
-    return [HealthController, AuthController, DashboardController]
+    return [
+        HealthController,
+        AuthController,
+        DashboardController,
+        PortalPages,
+        PortalApi,
+        PortalLinksApi,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:

@@ -16,11 +16,14 @@ from eventsourcing.utils import Environment
 from adapters.passwords import Argon2PasswordHasher
 from crm_core.accounts.application import AccountsApplication
 from crm_core.application import LOG_NAME, EventLog
+from crm_core.portal.application import PortalApplication
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
 from projections.clients import ClientsView
+from projections.notifications import NotificationsView
 from projections.pipeline import PipelineView
+from projections.portal import PortalView
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
 from projections.schema import apply_migrations
@@ -44,6 +47,7 @@ class Container:
     accounts: AccountsApplication
     sales: SalesApplication
     support: SupportApplication
+    portal: PortalApplication
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
@@ -67,6 +71,14 @@ class Container:
     @property
     def timeline(self) -> TimelineView:
         return self.view("timeline", TimelineView)
+
+    @property
+    def portal_view(self) -> PortalView:
+        return self.view("portal", PortalView)
+
+    @property
+    def notifications(self) -> NotificationsView:
+        return self.view("notifications", NotificationsView)
 
     @property
     def accounts_view(self) -> AccountsView:
@@ -145,7 +157,8 @@ def running_container(
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
         support = SupportApplication(env)
-        for app in (accounts, sales, support):
+        portal = PortalApplication(env)
+        for app in (accounts, sales, support, portal):
             stack.callback(app.close)
         run = settings.run_projections if projections is None else projections
         runners: dict[str, ProjectionRunner[Any, Any]] = {}
@@ -165,6 +178,7 @@ def running_container(
             accounts=accounts,
             sales=sales,
             support=support,
+            portal=portal,
             log=event_log,
             views=views,
             jobs=Jobs(build_broker(settings)),
