@@ -11,9 +11,11 @@ from projections.analytics import AnalyticsProjection, AnalyticsView
 from projections.audit import AuditProjection, AuditView
 from projections.clients import ClientsProjection, ClientsView
 from projections.inbox import InboxProjection, InboxView
+from projections.notifications import NotificationsProjection, NotificationsView
 from projections.outbox import OutboxProjection, OutboxView
 from projections.payments import PaymentsProjection, PaymentsView
 from projections.pipeline import PipelineProjection, PipelineView
+from projections.portal import PortalProjection, PortalView
 from projections.readmodel import ReadModel
 from projections.tickets import TicketsProjection, TicketsView
 from projections.timeline import TimelineProjection, TimelineView
@@ -29,4 +31,6 @@ PROJECTIONS: dict[str, tuple[type[Projection[Any]], type[ReadModel]]] = {
     InboxProjection.name: (InboxProjection, InboxView),
     OutboxProjection.name: (OutboxProjection, OutboxView),
     AnalyticsProjection.name: (AnalyticsProjection, AnalyticsView),
+    PortalProjection.name: (PortalProjection, PortalView),
+    NotificationsProjection.name: (NotificationsProjection, NotificationsView),
 }

@@ -26,6 +26,8 @@ from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
 from web.health import HealthController
 from web.payments import PaymentsController, StripeWebhookController
+from web.portal.links import PortalLinksApi
+from web.portal.pages import PortalApi, PortalPages
 from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
 from web.settings import settings as current_settings
@@ -56,6 +58,9 @@ def route_handlers() -> list[ControllerRouterHandler]:
         InboxApiController,
         DashboardApiController,
         *api_handlers(),
+        PortalPages,
+        PortalApi,
+        PortalLinksApi,
     ]
 
 

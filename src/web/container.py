@@ -27,6 +27,7 @@ from crm_core.billing.domainmodel import mode_of_secret_key
 from crm_core.billing.ports import StripeCredentials
 from crm_core.errors import DomainError
 from crm_core.inbox.application import InboxApplication
+from crm_core.portal.application import PortalApplication
 from crm_core.sales.application import SalesApplication
 from crm_core.support.application import SupportApplication
 from projections.accounts import AccountsView
@@ -35,9 +36,11 @@ from projections.audit import AuditView
 from projections.clients import ClientsView
 from projections.forecast import ForecastCache
 from projections.inbox import InboxView
+from projections.notifications import NotificationsView
 from projections.outbox import OutboxProjection, bind_outbox
 from projections.payments import PaymentsView
 from projections.pipeline import PipelineView
+from projections.portal import PortalView
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
 from projections.runner import BatchingProjectionRunner
@@ -67,6 +70,7 @@ class Container:
     stripe_webhooks: StripeWebhooks
     audit: AuditApplication
     inbox: InboxApplication
+    portal: PortalApplication
     log: EventLog
     views: dict[str, ReadModel]
     jobs: Jobs
@@ -103,6 +107,14 @@ class Container:
     @property
     def analytics(self) -> AnalyticsView:
         return self.view("analytics", AnalyticsView)
+
+    @property
+    def portal_view(self) -> PortalView:
+        return self.view("portal", PortalView)
+
+    @property
+    def notifications(self) -> NotificationsView:
+        return self.view("notifications", NotificationsView)
 
     @property
     def accounts_view(self) -> AccountsView:
@@ -221,7 +233,8 @@ def running_container(
         )
         audit = AuditApplication(env)
         inbox = InboxApplication(env, cipher=FernetCipher(settings.mail.encryption_key))
-        for app in (accounts, sales, support, billing, audit, inbox):
+        portal = PortalApplication(env)
+        for app in (accounts, sales, support, billing, audit, inbox, portal):
             stack.callback(app.close)
         jobs = Jobs(build_broker(settings))
         # The outbox runner queues send jobs: its view is bound to this process's broker.
@@ -254,6 +267,7 @@ def running_container(
             ),
             audit=audit,
             inbox=inbox,
+            portal=portal,
             log=event_log,
             views=views,
             jobs=jobs,

@@ -16,7 +16,8 @@ class Counter(Protocol):
     async def increment(self, key: str, window_seconds: int) -> int: ...
 
 
-async def _increment(store: Store, key: str) -> int:
+async def increment(store: Store, key: str) -> int:
+    """Count one more failure under `key` for the current one-minute window."""
     if isinstance(store, RedisStore):
         # INCR is atomic; the window starts with the first failure.
         full_key = store._make_key(key)
@@ -47,7 +48,7 @@ class LoginThrottle:
 
     async def failed(self, email: str, ip: str) -> None:
         for key in _keys(email, ip):
-            await _increment(self.store, key)
+            await increment(self.store, key)
 
     async def succeeded(self, email: str) -> None:
         await self.store.delete(_keys(email, "")[0])

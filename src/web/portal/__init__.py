@@ -1,0 +1,1 @@
+"""The client portal: what the client may see and do, behind its secret link."""

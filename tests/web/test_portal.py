@@ -1,0 +1,237 @@
+"""The client portal: secret link, cookie exchange, what the client sees and does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+import psycopg
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from crm_core.context import acting_as, user_actor
+from tests.web.conftest import BASE_URL, Tenant
+
+ClientAs = Callable[[str | None], TestClient[Litestar]]
+
+
+def _client_with_history(tenant: Tenant) -> UUID:
+    container, ws = tenant.container, tenant.workspace_id
+    with acting_as(user_actor(tenant.users["admin"])):
+        client = container.sales.register_client(
+            ws, nom="Boulangerie Martin", email=f"b{ws.hex[:6]}@martin.fr"
+        ).id
+        won = container.sales.open_opportunity(
+            ws, client, titre="Site vitrine", montant_estime="1500"
+        ).id
+        container.sales.move_opportunity(ws, won, "gagne")
+        container.sales.open_opportunity(
+            ws, client, titre="Projet secret en cours", montant_estime="9000"
+        )
+        lost = container.sales.open_opportunity(
+            ws, client, titre="Projet perdu", montant_estime="700"
+        ).id
+        container.sales.move_opportunity(ws, lost, "perdu", raison="Budget")
+        ticket = container.support.open_ticket(
+            ws, client, sujet="Question facture", description="Bonjour"
+        ).id
+        container.support.reply(
+            ws, ticket, texte="Voici la réponse publique.", auteur="Claire Dupont"
+        )
+        receipt = container.support.add_internal_note(
+            ws, ticket, texte="NOTE-INTERNE-42", auteur="Claire Dupont"
+        )
+    container.wait(receipt.position, "clients", "pipeline", "tickets")
+    return client
+
+
+def _link(client_as: ClientAs, client_id: UUID, role: str = "commercial") -> str:
+    response = client_as(role).post(f"/api/clients/{client_id}/portail")
+    assert response.status_code == 201, response.text
+    url: str = response.json()["url"]
+    assert "/portail/" in url
+    return url.rsplit("/portail/", 1)[1]
+
+
+def _enter(tenant: Tenant, token: str) -> TestClient[Litestar]:
+    browser = tenant.client(None)
+    response = browser.get(f"/portail/{token}", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/portail"
+    return browser
+
+
+def test_a_commercial_generates_a_link_with_256_bits_and_only_its_hash_is_stored(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    client_id = _client_with_history(tenant)
+    token = _link(client_as, client_id)
+    assert len(token) >= 43  # 32 bytes in URL-safe base64
+    with psycopg.connect(tenant.container.conninfo) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM crm_events WHERE convert_from(state, 'UTF8') LIKE %s",
+            (f"%{token}%",),
+        ).fetchone()
+        hashed = conn.execute(
+            "SELECT count(*) FROM rm_portal_access WHERE token_hash IS NOT NULL AND client_id = %s",
+            (client_id,),
+        ).fetchone()
+    assert stored == (0,)
+    assert hashed == (1,)
+
+
+def test_a_developer_may_not_generate_a_portal_link(tenant: Tenant, client_as: ClientAs) -> None:
+    client_id = _client_with_history(tenant)
+    response = client_as("developpeur_nocode").post(f"/api/clients/{client_id}/portail")
+    assert response.status_code == 403
+
+
+def test_opening_the_link_sets_a_host_cookie_and_redirects_to_a_clean_url(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    token = _link(client_as, _client_with_history(tenant))
+    browser = tenant.client(None)
+    response = browser.get(f"/portail/{token}", follow_redirects=False)
+    cookie_header = response.headers["set-cookie"]
+    assert cookie_header.startswith("__Host-crm_portal=")
+    for flag in ("Secure", "HttpOnly", "SameSite=lax", "Path=/"):
+        assert flag.lower() in cookie_header.lower()
+    assert "Domain" not in cookie_header
+    assert "crm_session" not in cookie_header and "csrftoken" not in cookie_header
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_portal_shows_what_to_pay_and_nothing_internal(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    browser = _enter(tenant, _link(client_as, _client_with_history(tenant)))
+    page = browser.get("/portail")
+    assert page.status_code == 200
+    html = page.text
+    assert "Boulangerie Martin" in html and "Agence Test" in html
+    assert "Site vitrine" in html and "Payer" in html
+    assert "Voici la réponse publique." in html
+    for secret in ("NOTE-INTERNE-42", "Projet secret en cours", "Projet perdu", "@test.fr"):
+        assert secret not in html
+    assert page.headers["x-robots-tag"].startswith("noindex")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "script" not in html.lower().replace("noscript", "")
+
+
+def test_an_unknown_and_a_revoked_link_get_the_same_404(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    client_id = _client_with_history(tenant)
+    old = _link(client_as, client_id)
+    session = _enter(tenant, old)
+    _link(client_as, client_id)  # regenerate: the old link and its session stop at once
+    revoked = tenant.client(None).get(f"/portail/{old}")
+    unknown = tenant.client(None).get("/portail/" + "x" * 43)
+    assert revoked.status_code == unknown.status_code == 404
+    assert revoked.text == unknown.text
+    assert session.get("/portail").status_code == 404
+
+
+def test_a_ticket_from_the_portal_reaches_the_staff_with_a_notification(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    client_id = _client_with_history(tenant)
+    browser = _enter(tenant, _link(client_as, client_id))
+    page = browser.get("/portail").text
+    jeton = page.split('name="jeton" value="')[1].split('"')[0]
+    response = browser.post(
+        "/portail/tickets",
+        data={
+            "sujet": "Le site ne s'affiche plus",
+            "description": "<script>alert(1)</script> aidez-moi",
+            "jeton": jeton,
+        },
+    )
+    assert response.status_code == 200
+    assert "bien été envoyée" in response.text
+    assert "&lt;script&gt;" in response.text
+    container = tenant.container
+    tickets = container.tickets.search(tenant.workspace_id, client_id=client_id).items
+    created = next(t for t in tickets if t.sujet == "Le site ne s'affiche plus")
+    assert created.source == "portail"
+    notes = container.notifications.latest(tenant.workspace_id)
+    container.wait(container.log.recorder.max_notification_id() or 0, "notifications", "timeline")
+    notes = container.notifications.latest(tenant.workspace_id)
+    assert any("depuis le portail" in n.texte for n in notes)
+    timeline = container.timeline.for_client(tenant.workspace_id, client_id).items
+    assert any(
+        e.type_evenement == "ticket_ouvert" and "portail" in e.description_texte for e in timeline
+    )
+
+
+def test_an_invalid_portal_ticket_shows_messages_next_to_the_fields(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    browser = _enter(tenant, _link(client_as, _client_with_history(tenant)))
+    jeton = browser.get("/portail").text.split('name="jeton" value="')[1].split('"')[0]
+    response = browser.post(
+        "/portail/tickets", data={"sujet": "", "description": "x" * 5000, "jeton": jeton}
+    )
+    assert response.status_code == 422
+    assert "Indiquez un sujet." in response.text
+    assert "ne doit pas dépasser 4000 caractères" in response.text
+
+
+def test_a_portal_form_without_its_token_is_refused(tenant: Tenant, client_as: ClientAs) -> None:
+    browser = _enter(tenant, _link(client_as, _client_with_history(tenant)))
+    response = browser.post("/portail/tickets", data={"sujet": "a", "description": "b"})
+    assert response.status_code == 403
+
+
+def test_the_json_api_reads_and_creates_tickets(tenant: Tenant, client_as: ClientAs) -> None:
+    client_id = _client_with_history(tenant)
+    token = _link(client_as, client_id)
+    api = tenant.client(None)
+    data = api.get(f"/api/portail/{token}").json()
+    assert data["client"]["nom"] == "Boulangerie Martin"
+    assert [o["titre"] for o in data["opportunites"]] == ["Site vitrine"]
+    assert data["opportunites"][0]["statutPaiement"] == "en_attente"
+    replies = [r["texte"] for t in data["tickets"] for r in t["reponses"]]
+    assert replies == ["Voici la réponse publique."]
+    created = api.post(
+        f"/api/portail/{token}/tickets", json={"sujet": "Facture", "description": "Où est-elle ?"}
+    )
+    assert created.status_code == 201
+    assert created.json()["source"] == "portail"
+    bad = api.post(f"/api/portail/{token}/tickets", json={"sujet": "", "description": ""})
+    assert bad.status_code == 422
+    assert bad.json()["errors"]["sujet"] == "Indiquez un sujet."
+    assert api.get("/api/portail/inconnu").status_code == 404
+
+
+def test_failed_lookups_are_rate_limited_per_address(tenant: Tenant) -> None:
+    browser = tenant.client(None)
+    statuses = [browser.get(f"/portail/faux-{n}").status_code for n in range(21)]
+    assert statuses[:20] == [404] * 20
+    assert statuses[20] == 429
+
+
+def test_every_visit_is_an_event_without_the_token(tenant: Tenant, client_as: ClientAs) -> None:
+    client_id = _client_with_history(tenant)
+    token = _link(client_as, client_id)
+    _enter(tenant, token)
+    _enter(tenant, token)
+    container = tenant.container
+    container.wait(container.log.recorder.max_notification_id() or 0, "portal")
+    assert container.portal_view.visits(tenant.workspace_id, client_id) == 2
+    with psycopg.connect(container.conninfo) as conn:
+        rows = conn.execute(
+            "SELECT convert_from(state, 'UTF8') FROM crm_events WHERE topic LIKE %s",
+            ("%PortalVisit.Recorded",),
+        ).fetchall()
+    assert rows and all(token not in row[0] for row in rows)
+    assert all(f"portal:{client_id}" in row[0] for row in rows if str(client_id) in row[0])
+
+
+def test_no_staff_cookie_is_read_under_the_portal(tenant: Tenant, client_as: ClientAs) -> None:
+    staff = client_as("admin")
+    response = staff.get("/portail")
+    assert response.status_code == 404  # a staff session is not a portal session
+    assert "set-cookie" not in response.headers
+    assert BASE_URL.startswith("https://")
