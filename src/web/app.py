@@ -31,6 +31,7 @@ from web.portal.pages import PortalApi, PortalPages
 from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
 from web.settings import settings as current_settings
+from web.staff.audit import AuditController
 from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
@@ -53,6 +54,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         PipelineController,
         TicketsController,
         SettingsController,
+        AuditController,
         StripeWebhookController,
         PaymentsController,
         InboxApiController,
