@@ -279,7 +279,11 @@ class AuditController(Controller):
             except NotFoundError as error:
                 errors["date"] = error.message
         fields = (
-            [(field_label(name), display(value)) for name, value in snapshot.fields.items()]
+            [
+                (field_label(name), display(value))
+                for name, value in snapshot.fields.items()
+                if name != "workspace_id"
+            ]
             if snapshot
             else []
         )
