@@ -81,3 +81,35 @@ def test_an_admin_finds_a_change_in_the_journal_and_follows_its_action(
     expect(snapshot).to_contain_text("Fromagerie Dubois")
     expect(snapshot).not_to_contain_text("& Fils")
     admin.shoot("audit-historique")
+
+
+def test_rebuild_progress_and_rgpd_section_fit_a_phone(login: Login, server: Server) -> None:
+    with acting_as(user_actor(server.users["admin"])):
+        client_id = server.container.sales.register_client(
+            server.workspace_id, nom="Café Lumière", email="cafe@lumiere.fr"
+        ).id
+    settle_audit(server)
+    admin = login("admin")
+    page = admin.page
+    admin.goto("/audit/projections")
+    card = page.locator("#projection-timeline")
+    card.get_by_role("button", name="Vérifier").click()  # htmx: the card polls its progress
+    expect(card.locator(".differences")).to_contain_text(
+        "Identique à un rejeu complet.", timeout=60000
+    )
+    expect(card.locator("progress")).to_have_attribute("value", "100")
+    expect(card).to_contain_text("événements (100 %)")
+    admin.shoot("audit-modeles-de-lecture")
+
+    admin.goto(f"/clients/{client_id}")
+    section = page.locator("#audit-rgpd")
+    section.get_by_text("Effacer les données personnelles (RGPD)").click()
+    section.get_by_label(re.compile("tapez le nom du client")).fill("Café")
+    section.get_by_role("button", name="Effacer définitivement").click()
+    expect(page.locator("#e-rgpd-confirmation")).to_contain_text("ne correspond pas")
+    admin.shoot("audit-effacement-refuse")
+    page.get_by_label(re.compile("tapez le nom du client")).fill("Café Lumière")
+    page.get_by_role("button", name="Effacer définitivement").click()
+    page.wait_for_url(re.compile(r"/clients$"))
+    expect(page.locator("#toasts")).to_contain_text("Données personnelles du client effacées")
+    expect(page.locator("main")).not_to_contain_text("Café Lumière")
