@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -86,8 +87,13 @@ def journal_csv(
     filters: JournalFilters | None = None,
     *,
     include_system: bool = True,
+    actor_label: Callable[[str], str] | None = None,
 ) -> str:
-    """The filtered journal as CSV (one line per changed field); recorded as an action."""
+    """The filtered journal as CSV (one line per changed field); recorded as an action.
+
+    `actor_label` turns an actor ("user:<id>", "stripe", ...) into what a reader
+    understands (the admin screen passes the user's name); the raw actor otherwise.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -121,7 +127,7 @@ def journal_csv(
             base = [
                 entry.position,
                 entry.occurred_at.isoformat(timespec="seconds"),
-                entry.actor,
+                actor_label(entry.actor) if actor_label else entry.actor,
                 entry.event_type,
                 entry.label,
                 f"{entry.record_kind} {entry.record_id}",

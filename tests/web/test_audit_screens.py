@@ -200,6 +200,7 @@ def test_the_csv_export_lists_the_changes_and_is_recorded(
     names = [row for row in rows[1:] if row[9] == "Nom"]
     assert ["Boulangerie Martin", "Martin Boulangerie"] in [row[10:12] for row in names]
     assert {row[4] for row in rows[1:]} >= {"Client créé", "Client modifié"}
+    assert {row[2] for row in rows[1:]} == {"Admin"}  # the user's name, not "user:<id>"
     assert "journal" in admin_actions(tenant, "export_journal")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -167,6 +168,28 @@ def start_job(container: Container, staff: Staff, name: str, kind: str) -> Job:
     return job
 
 
+def actor_describer(
+    container: Container, staff: Staff, names: dict[UUID, str] | None = None
+) -> Callable[[str], str]:
+    """Who did it, in French: a user's name, "Portail client", "Stripe", "Système"...
+
+    The journal also lists installation-wide actions (rebuilds): their author may
+    belong to another workspace, whose names stay private.
+    """
+    known = names if names is not None else user_names(container, staff.workspace_id)
+
+    def describe(actor: str) -> str:
+        if actor.startswith("user:"):
+            try:
+                user_id = UUID(actor[5:])
+            except ValueError:
+                return "Utilisateur"
+            return known.get(user_id, "Utilisateur d’un autre espace ou supprimé")
+        return actor_name(actor, known)
+
+    return describe
+
+
 def _projection_or_404(name: str) -> str:
     if name not in PROJECTIONS:
         raise NotFoundError("Modèle de lecture inconnu.")
@@ -192,6 +215,7 @@ class AuditController(Controller):
         values = {key: query(request, key) for key in FILTER_KEYS}
         filters, errors = parse_filters(request.query_params)
         names = user_names(container, staff.workspace_id)
+        describe = actor_describer(container, staff, names)
         if errors:
             results = None
             paging = None
@@ -214,7 +238,7 @@ class AuditController(Controller):
             "results": results,
             "paging": paging,
             "form": Form(values, errors, prefix="f-"),
-            "actor_name": lambda actor: actor_name(actor, names),
+            "actor_name": describe,
             "client_names": client_names,
             "kind_label": record_kind_label,
             "record_pages": RECORD_PAGES,
@@ -243,8 +267,10 @@ class AuditController(Controller):
         filters, errors = parse_filters(request.query_params)
         if errors:
             raise InvalidInputError(errors)
+        container = container_of(request)
+        describe = actor_describer(container, staff)
         with staff.acting():
-            content = journal_csv(container_of(request), staff.workspace_id, filters)
+            content = journal_csv(container, staff.workspace_id, filters, actor_label=describe)
         stamp = datetime.now(PARIS).strftime("%Y%m%d-%H%M")
         return Response(
             content,
@@ -257,7 +283,7 @@ class AuditController(Controller):
     def history(self, request: Request[Any, Any, Any], staff: Staff, record_id: UUID) -> Template:
         container = container_of(request)
         entries = container.audit.history(staff.workspace_id, record_id)
-        names = user_names(container, staff.workspace_id)
+        describe = actor_describer(container, staff)
         kind = entries[0].event_type.partition(".")[0] if entries else ""
         values = {"version": query(request, "version"), "date": query(request, "date")}
         errors: dict[str, str] = {}
@@ -296,7 +322,7 @@ class AuditController(Controller):
             kind_label=record_kind_label(kind),
             record_page=RECORD_PAGES.get(kind),
             entries=list(reversed(entries)),
-            actor_name=lambda actor: actor_name(actor, names),
+            actor_name=describe,
             form=Form(values, errors, prefix="tt-"),
             snapshot=snapshot,
             fields=fields,
