@@ -411,4 +411,5 @@ def test_erasure_removes_the_client_and_the_journal_keeps_the_trace(
     assert correlation
     together = browser.get("/audit", params={"correlation": correlation.group(1)})
     assert "Action d’administration" in together.text
+    assert "<ins>Effacement RGPD</ins>" in together.text
     assert "Données personnelles effacées (RGPD)" in together.text

@@ -53,6 +53,14 @@ KIND_LABELS = {
     "Workspace": "Espace",
     "AdminAction": "Action d’administration",
 }
+ADMIN_ACTION_LABELS = {
+    AdminActionKind.EXPORT_RGPD.value: "Export RGPD",
+    AdminActionKind.EFFACEMENT_RGPD.value: "Effacement RGPD",
+    AdminActionKind.RECONSTRUCTION_PROJECTION.value: "Reconstruction d’un read model",
+    AdminActionKind.VERIFICATION_PROJECTION.value: "Vérification d’un read model",
+    AdminActionKind.VERIFICATION_JOURNAL.value: "Vérification du journal",
+    AdminActionKind.EXPORT_JOURNAL.value: "Export CSV du journal",
+}
 #: Where a record of each kind is shown (its page in the CRM).
 RECORD_PAGES = {"Client": "/clients/", "Opportunity": "/opportunites/", "Ticket": "/tickets/"}
 
@@ -242,6 +250,7 @@ class AuditController(Controller):
             "client_names": client_names,
             "kind_label": record_kind_label,
             "record_pages": RECORD_PAGES,
+            "admin_actions": ADMIN_ACTION_LABELS,
             "csv_url": "/audit/export.csv" + (f"?{csv_query}" if csv_query else ""),
             "filtered": any(values.values()),
         }
