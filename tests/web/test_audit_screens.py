@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -413,3 +414,24 @@ def test_erasure_removes_the_client_and_the_journal_keeps_the_trace(
     assert "Action d’administration" in together.text
     assert "<ins>Effacement RGPD</ins>" in together.text
     assert "Données personnelles effacées (RGPD)" in together.text
+
+
+def test_a_rebuild_whose_process_died_is_shown_interrupted_not_polled(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    with psycopg.connect(tenant.container.conninfo, autocommit=True) as conn:
+        conn.execute("DELETE FROM crm_rebuilds WHERE name = 'portal'")
+        conn.execute(
+            "INSERT INTO crm_rebuilds (name, state, done, total, started_at, updated_at, message)"
+            " VALUES ('portal', 'reconstruction', 10, 40, now() - interval '2 hours',"
+            " now() - interval '1 hour', '')"
+        )
+        try:
+            shown = client_as("admin").get("/audit/projections/portal/progression", headers=HTMX)
+        finally:
+            conn.execute("DELETE FROM crm_rebuilds WHERE name = 'portal'")
+    assert shown.status_code == 200
+    assert "Interrompue" in shown.text
+    assert "10 / 40 événements (25 %)" in shown.text
+    assert 'hx-trigger="every 1s"' not in shown.text
+    assert "Reconstruire" in shown.text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -78,6 +78,7 @@ PROJECTION_LABELS = {
     "portal": "Portail client",
     "notifications": "Notifications",
 }
+STALE_AFTER = timedelta(minutes=1)
 RUNNING_STATES = ("reconstruction", "bascule", "verification")
 STATE_LABELS = {
     "reconstruction": "Reconstruction en cours",
@@ -341,12 +342,23 @@ class AuditController(Controller):
     def _progress_context(self, request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
         state = progress(container_of(request), name)
         job = job_of(name)
-        running = bool(job and job.running) or bool(state and state.state in RUNNING_STATES)
+        # Another process may be rebuilding (the CLI): its row keeps moving. A row stuck
+        # for a minute is a job that died with its process, not one to poll forever.
+        recent = state is not None and datetime.now(UTC) - state.updated_at < STALE_AFTER
+        running = bool(job and job.running) or bool(
+            state and state.state in RUNNING_STATES and recent
+        )
         return {
             "name": name,
             "label": PROJECTION_LABELS.get(name, name),
             "state": state,
-            "state_label": STATE_LABELS.get(state.state, state.state) if state else "",
+            "state_label": (
+                ""
+                if state is None
+                else "Interrompue"
+                if state.state in RUNNING_STATES and not running
+                else STATE_LABELS.get(state.state, state.state)
+            ),
             "job": job,
             "running": running,
             "time_left": _seconds(state.seconds_left) if state else "—",
