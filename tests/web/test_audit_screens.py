@@ -404,6 +404,10 @@ def test_erasure_removes_the_client_and_the_journal_keeps_the_trace(
     assert "Boulangerie Martin" not in listing.text
     assert browser.get(f"/clients/{client_id}").status_code == 404
     assert admin_actions(tenant, "effacement_rgpd") == [str(client_id)]
+    history = browser.get(f"/audit/historique/{client_id}")
+    assert history.status_code == 200
+    assert "Données personnelles effacées (RGPD)" in history.text
+    assert "contact@martin.fr" not in history.text
     journal = browser.get("/audit", params={"client": str(client_id)})
     assert "Données personnelles effacées (RGPD)" in journal.text
     assert "contact@martin.fr" not in journal.text
