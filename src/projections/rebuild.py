@@ -31,7 +31,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from psycopg import Connection
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from crm_core.application import LOG_NAME
@@ -290,6 +290,11 @@ class ShadowReplay:
                     SQL("INSERT INTO {0} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(tracking),
                     (LOG_NAME, position),
                 )
+            # Views over the swapped tables (reporting views) would block the DROP:
+            # set them aside and recreate them, same definition, over the new tables.
+            views = _dependent_views(conn, self.view.tables)
+            for name, _ in views:
+                conn.execute(SQL("DROP VIEW public.{0}").format(Identifier(name)))
             for table in self.view.tables:
                 live_indexes = _index_names(conn, "public", table)
                 shadow_indexes = _index_names(conn, self.schema, table)
@@ -307,6 +312,13 @@ class ShadowReplay:
                                 Identifier(new_name), Identifier(old_name)
                             )
                         )
+            for name, definition in views:
+                conn.execute(
+                    SQL("CREATE VIEW public.{0} AS {1}").format(
+                        Identifier(name),
+                        SQL(definition),  # type: ignore[arg-type]
+                    )
+                )
             conn.execute(SQL("DROP SCHEMA {0} CASCADE").format(Identifier(self.schema)))
         self.state = "terminee"
         self._report(force=True, message=f"bascule à la position {position}")
@@ -412,3 +424,20 @@ def _index_names(conn: Connection[Any], schema: str, table: str) -> dict[str, st
         normal = normal.replace(f'ON "{schema}".{table}', "ON ?", 1)
         found[normal] = name
     return found
+
+
+def _dependent_views(conn: Connection[Any], tables: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The public views built on `tables`, with their definitions, in creation order."""
+    rows = (
+        conn.cursor(row_factory=tuple_row)
+        .execute(
+            "SELECT DISTINCT v.oid, v.relname, pg_get_viewdef(v.oid) FROM pg_depend d"
+            " JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class"
+            " JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = t.relnamespace"
+            " WHERE n.nspname = 'public' AND t.relname = ANY(%s) AND v.relkind = 'v'"
+            " AND v.oid <> t.oid ORDER BY v.oid",
+            (list(tables),),
+        )
+        .fetchall()
+    )
+    return [(str(row[1]), str(row[2]).rstrip().rstrip(";")) for row in rows]

@@ -277,5 +277,6 @@ class TicketsProjection(Projection[TicketsView]):
     def _(self, event: Ticket.PriorityChanged, tracking: Tracking) -> None:
         self.view.change_priority(event, tracking)
 
+    @process_event.register
     def _(self, event: Client.Erased, tracking: Tracking) -> None:
         _forget_client(self.view, event.originator_id, tracking)

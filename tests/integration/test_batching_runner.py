@@ -12,6 +12,7 @@ import pytest
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 
+from adapters.secrets import new_key_text
 from crm_core.application import LOG_NAME, EventLog
 from crm_core.context import acting_as
 from crm_core.sales.application import SalesApplication
@@ -26,7 +27,7 @@ from web.settings import load_settings
 
 @pytest.fixture
 def env(fresh_database: str) -> Iterator[dict[str, str]]:
-    environment = eventsourcing_env(fresh_database, pool_size=1)
+    environment = eventsourcing_env(fresh_database, encryption_key=new_key_text(), pool_size=1)
     log = EventLog(environment)
     apply_migrations(fresh_database, load_settings().migrations_dir)
     log.close()

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
+from projections.registry import PROJECTIONS
 from web.cli import main
 from web.settings import settings
 
@@ -98,7 +99,7 @@ def test_projections_status_lists_every_read_model_with_its_lag(crm: CliRunner) 
     result = run(crm, "projections", "status")
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.output.splitlines()}
-    assert set(lines) == {"accounts", "audit", "clients", "pipeline", "tickets", "timeline"}
+    assert set(lines) == set(PROJECTIONS)
     assert re.search(r"position\s+\d+\s+retard\s+\d+", lines["accounts"])
     assert re.search(r"retard\s+0$", lines["clients"])
 

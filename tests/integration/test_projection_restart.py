@@ -114,10 +114,8 @@ def test_a_rebuild_from_zero_gives_identical_tables(fresh_database: str, tmp_pat
         assert positions(rebuilt) == positions_before
         after = dump_tables(fresh_database)
 
-    story_tables = [
-        t
-        for name in ("accounts", "clients", "pipeline", "tickets", "timeline")
-        for t in PROJECTIONS[name][1].tables
-    ]
-    assert all(before[table] for table in story_tables), "every read model has rows to compare"
+    story_models = ("accounts", "clients", "pipeline", "tickets", "timeline")
+    assert all(
+        any(before[table] for table in PROJECTIONS[name][1].tables) for name in story_models
+    ), "every read model has rows to compare"
     assert after == before
