@@ -176,6 +176,15 @@ def test_every_portal_state_passes_axe_and_fits_360_px(
     page.goto(f"{base}/portail/merci")
     _check(page, "merci")
 
+    page.goto(f"{base}/portail")
+    page.evaluate(
+        "f => { document.querySelector('form[action^=\"/portail/payer/\"]').action = f; }",
+        f"/portail/payer/{uuid4()}",
+    )
+    page.get_by_role("button", name="Payer").click()
+    assert page.get_by_role("heading", name="Prestation introuvable").is_visible()
+    _check(page, "page d’erreur du paiement")
+
 
 def test_keyboard_only_reaches_payer_then_files_a_ticket(
     portal: Any, portal_server: Server
