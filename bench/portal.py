@@ -214,7 +214,11 @@ async def run_load(base: str, tokens: list[str], concurrency: int, seconds: floa
         for result in results.values():
             result["rps_ratio_to_ping"] = round(result["rps"] / reference["rps"], 2)
             result["p95_ratio_to_ping"] = round(result["p95_ms"] / reference["p95_ms"], 1)
-        return results
+        # The cost of one request without queueing: one connection, same routes.
+        single: dict[str, Any] = {}
+        for name, requests in routes.items():
+            single[name] = await measure(client, requests[:1], seconds / 2)
+        return {"concurrent": results, "one_connection": single}
 
 
 def main() -> None:
@@ -239,8 +243,9 @@ def main() -> None:
         result["data"] = data
         with server(conninfo, Path(data_dir), redis_url) as base:
             routes = asyncio.run(run_load(base, tokens, args.concurrency, seconds))
-    page = routes["portail page HTML (cookie)"]
-    result["routes"] = routes
+    page = routes["concurrent"]["portail page HTML (cookie)"]
+    result["routes"] = routes["concurrent"]
+    result["one_connection"] = routes["one_connection"]
     result["targets"] = {
         "page_p95_ms": {"target": TARGET_P95_MS, "measured": page["p95_ms"]},
         "page_rps_ratio_to_ping": {

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 import uvicorn
 from axe_playwright_python.sync_playwright import Axe
@@ -169,6 +170,10 @@ def test_every_portal_state_passes_axe_and_fits_360_px(
     page.goto(f"{base}/portail/{paying.token}")
     assert page.get_by_text("Payé", exact=True).is_visible()
     assert page.get_by_role("button", name="Payer").count() == 1
+    api = httpx.get(f"{base}/api/portail/{paying.token}").json()["opportunites"]
+    statuses = {UUID(o["id"]): (o["statutPaiement"], o["urlPaiement"]) for o in api}
+    assert statuses[paying.won[0]] == ("en_attente", None)  # no link asked for yet
+    assert statuses[paying.won[1]] == ("paye", None)
     _check(page, "avec paiements")
     page.set_viewport_size(DESKTOP)
     _check(page, "avec paiements (bureau)")
@@ -213,6 +218,9 @@ def test_keyboard_only_reaches_payer_then_files_a_ticket(
     with page.expect_request(lambda request: request.url.startswith(CHECKOUT)) as sent:
         page.keyboard.press("Enter")
     assert "/c/pay/cs_test_" in sent.value.url
+    project = httpx.get(f"{base}/api/portail/{customer.token}").json()["opportunites"][0]
+    assert project["statutPaiement"] == "en_attente"
+    assert project["urlPaiement"] == sent.value.url  # the open link, asked for on demand
     assert sent.value.is_navigation_request()
 
     page.goto(f"{base}/portail")
@@ -239,3 +247,6 @@ def test_the_portal_works_without_javascript(portal: Any, portal_server: Server)
     with page.expect_request(lambda request: request.url.startswith(CHECKOUT)) as sent:
         page.get_by_role("button", name="Payer").click(no_wait_after=True)
     assert "/c/pay/cs_test_" in sent.value.url
+    project = httpx.get(f"{base}/api/portail/{customer.token}").json()["opportunites"][0]
+    assert project["statutPaiement"] == "en_attente"
+    assert project["urlPaiement"] == sent.value.url  # the open link, asked for on demand
