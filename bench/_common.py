@@ -36,6 +36,11 @@ DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def arguments(description: str, *, events: bool = False) -> argparse.Namespace:
+    return arguments_parser(description, events=events).parse_args()
+
+
+def arguments_parser(description: str, *, events: bool = False) -> argparse.ArgumentParser:
+    """The common options (--quick, --admin-url), for scripts that add their own."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -47,7 +52,7 @@ def arguments(description: str, *, events: bool = False) -> argparse.Namespace:
         default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL),
         help="A PostgreSQL server on which the bench may create and drop a database.",
     )
-    return parser.parse_args()
+    return parser
 
 
 def machine(admin_url: str) -> dict[str, Any]:

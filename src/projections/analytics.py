@@ -25,6 +25,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from crm_core.portal.domainmodel import PortalVisit
 from crm_core.sales.domainmodel import Activity, Client, Opportunity
 from crm_core.support.domainmodel import Ticket
 from crm_core.values import Stage, TicketStatus
@@ -323,6 +324,7 @@ class AnalyticsProjection(Projection[AnalyticsView]):
         Ticket.Opened,
         Ticket.Assigned,
         Ticket.StatusChanged,
+        PortalVisit.Recorded,
     )
 
     @singledispatchmethod
@@ -384,3 +386,13 @@ class AnalyticsProjection(Projection[AnalyticsView]):
     @process_event.register
     def _(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
         self.view.change_ticket_status(event, tracking)
+
+    @process_event.register
+    def _(self, event: PortalVisit.Recorded, tracking: Tracking) -> None:
+        self.view.record_visit(
+            str(event.originator_id),
+            workspace_id=event.workspace_id,
+            client_id=event.client_id,
+            at=event.timestamp,
+            tracking=tracking,
+        )

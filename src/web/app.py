@@ -26,7 +26,7 @@ from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
 from web.health import HealthController
 from web.payments import PaymentsController, StripeWebhookController
-from web.portal.links import PortalLinksApi
+from web.portal.links import PortalLinkPages, PortalLinksApi
 from web.portal.pages import PortalApi, PortalPages
 from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
@@ -36,6 +36,7 @@ from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
 from web.staff.inbox_api import InboxApiController
+from web.staff.notifications import NotificationsController
 from web.staff.pipeline import PipelineController
 from web.staff.settings import SettingsController
 from web.staff.tickets import TicketsController
@@ -51,6 +52,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         AuthController,
         DashboardController,
         ClientsController,
+        NotificationsController,
         PipelineController,
         TicketsController,
         SettingsController,
@@ -63,6 +65,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         PortalPages,
         PortalApi,
         PortalLinksApi,
+        PortalLinkPages,
     ]
 
 

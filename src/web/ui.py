@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from web.auth.identity import Staff, staff_from_connection
 from web.container import Container
 
 _FLASH_KEY = "flashes"
+SEEN_NOTIFICATIONS = "notifications_vues"  # session key: when /notifications was last opened
 
 
 class Flash(msgspec.Struct, frozen=True):
@@ -46,6 +48,14 @@ def _pop_flashes(request: Request[Any, Any, Any]) -> list[Flash]:
     return flashes
 
 
+def unread_notifications(request: Request[Any, Any, Any], staff: Staff) -> int:
+    """Notifications of the workspace that arrived since this session last opened the list."""
+    session = request.scope.get("session")
+    raw = session.get(SEEN_NOTIFICATIONS) if isinstance(session, dict) else None
+    seen = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    return container_of(request).notifications.count_since(staff.workspace_id, seen)
+
+
 def page(
     request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
 ) -> Template:
@@ -59,6 +69,7 @@ def page(
             "staff": staff,
             "workspace": workspace,
             "flashes": _pop_flashes(request),
+            "notifications_unread": unread_notifications(request, staff) if staff else 0,
             **context,
         },
         status_code=status_code,

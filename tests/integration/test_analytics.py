@@ -215,3 +215,25 @@ def test_payment_and_portal_figures_from_payment_and_visit_facts(
     people = {row.owner_id: row for row in salespeople(view, Scope(workspace), MARCH)}
     assert people[users["u1"]].montant_encaisse == Decimal("1000.00")
     assert people[users["u2"]].montant_encaisse == 0
+
+
+def test_a_real_portal_visit_event_counts_as_a_portal_use(
+    container: Container,
+    known: tuple[UUID, dict[str, UUID], KnownHistory],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workspace, _, ids = known
+    clock = Clock(monkeypatch)
+    with clock.at(at("2026-03-10")):
+        container.portal.record_visit(workspace, ids["A"])
+        receipt = container.portal.record_visit(workspace, ids["A"])  # twice: one client
+    with clock.at(at("2026-04-02")):
+        later = container.portal.record_visit(workspace, ids["B"])
+    container.wait(max(receipt.position, later.position), "analytics")
+    figures = key_figures(container.analytics, Scope(workspace), MARCH)
+    assert figures.portail_clients_visite == 1
+    assert figures.portail_clients_total == 2  # A (visits), B (portal ticket)
+    april = key_figures(
+        container.analytics, Scope(workspace), Period(date(2026, 4, 1), date(2026, 4, 30))
+    )
+    assert april.portail_clients_visite == 1

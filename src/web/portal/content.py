@@ -8,10 +8,13 @@ from uuid import UUID
 
 import msgspec
 
+from projections.pipeline import OpportunityRow
 from web.container import Container
 from web.portal.access import PortalClient
 
 RECENT_TICKETS = 10
+PAID = "paye"
+PENDING = "en_attente"
 
 
 class PortalReply(msgspec.Struct, frozen=True, rename="camel"):
@@ -34,6 +37,7 @@ class PortalProject(msgspec.Struct, frozen=True, rename="camel"):
     montant_estime: Decimal
     devise: str
     statut_paiement: str
+    url_paiement: str | None = None
 
 
 class PortalSpace(msgspec.Struct, frozen=True, rename="camel"):
@@ -59,16 +63,41 @@ def _author(name: str) -> str:
     return "" if "@" in first else first
 
 
+def payable_opportunities(container: Container, who: PortalClient) -> list[OpportunityRow]:
+    """The client's won opportunities with an amount: the only ones the portal shows."""
+    return [
+        o
+        for o in container.pipeline.for_client(who.workspace_id, who.client_id)
+        if o.etape == "gagne" and o.montant_estime
+    ]
+
+
 def portal_content(container: Container, who: PortalClient) -> PortalContent | None:
     client = container.clients.get(who.workspace_id, who.client_id)
     workspace = container.accounts_view.workspace(who.workspace_id)
     if client is None or workspace is None or client.archived:
         return None
-    projects = [
-        PortalProject(o.id, o.titre, o.montant_estime, o.devise, "en_attente")
-        for o in container.pipeline.for_client(who.workspace_id, who.client_id)
-        if o.etape == "gagne" and o.montant_estime
-    ]
+    won = payable_opportunities(container, who)
+    badges = (
+        container.payments.latest_for_opportunities(who.workspace_id, [o.id for o in won])
+        if won
+        else {}
+    )
+    projects = []
+    for o in won:
+        badge = badges.get(o.id)
+        paid = badge is not None and badge.status == PAID
+        url = badge.url if badge is not None and badge.status == PENDING and badge.url else None
+        projects.append(
+            PortalProject(
+                o.id,
+                o.titre,
+                o.montant_estime or Decimal(0),
+                o.devise,
+                PAID if paid else PENDING,
+                url,
+            )
+        )
     tickets = [
         PortalTicket(
             t.id,
@@ -92,4 +121,4 @@ def portal_content(container: Container, who: PortalClient) -> PortalContent | N
     )
 
 
-__all__ = ["UUID", "PortalContent", "portal_content"]
+__all__ = ["UUID", "PortalContent", "payable_opportunities", "portal_content"]

@@ -14,8 +14,14 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
+from crm_core.billing.domainmodel import PaymentAlreadyMadeError
 from crm_core.context import acting_as, portal_actor
-from crm_core.errors import DomainError, InvalidInputError
+from crm_core.errors import (
+    DomainError,
+    InvalidInputError,
+    PaymentError,
+    StripeNotConfiguredError,
+)
 from web.container import Container
 from web.portal.access import (
     COOKIE,
@@ -26,7 +32,12 @@ from web.portal.access import (
     lookup,
     session_cookie_value,
 )
-from web.portal.content import PortalContent, PortalTicket, portal_content
+from web.portal.content import (
+    PortalContent,
+    PortalTicket,
+    payable_opportunities,
+    portal_content,
+)
 from web.portal.security import add_portal_headers, lookup_blocked, lookup_failed
 from web.problems import problem_response
 from web.staff.auth import client_ip
@@ -34,12 +45,23 @@ from web.staff.auth import client_ip
 MAX_SUBJECT = 150
 MAX_DESCRIPTION = 4000
 NOT_FOUND = "Ce lien n’est pas (ou plus) valide. Demandez un nouveau lien à votre prestataire."
+NOT_CONFIGURED = (
+    "Le paiement en ligne n’est pas encore disponible. "
+    "Contactez votre prestataire pour régler cette prestation."
+)
+PAYMENT_FAILED = (
+    "Le service de paiement ne répond pas pour le moment. Réessayez dans quelques minutes."
+)
 TOO_MANY = "Trop de liens invalides depuis votre connexion : réessayez dans une minute."
 
 
 class TicketForm(msgspec.Struct):
     sujet: str = ""
     description: str = ""
+    jeton: str = ""
+
+
+class PayForm(msgspec.Struct):
     jeton: str = ""
 
 
@@ -190,6 +212,65 @@ class PortalPages(Controller):
                 errors=error.errors,
             )
         redirect: Redirect = Redirect("/portail?envoye=1#support", status_code=303)
+        add_portal_headers(redirect)
+        return redirect
+
+    @post("/payer/{opportunity_id:uuid}", sync_to_thread=True)
+    def pay(
+        self,
+        request: Request[Any, Any, Any],
+        opportunity_id: UUID,
+        data: Annotated[PayForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        """The client's « Payer » button: an open Checkout link again, or a new one."""
+        container = _container(request)
+        who = client_from_cookie(container, request)
+        content = portal_content(container, who) if who else None
+        if who is None or content is None:
+            return _not_found()
+        if not hmac.compare_digest(data.jeton, _form_token(container, request)):
+            return _page(
+                "portal/home.html",
+                status_code=403,
+                content=content,
+                jeton=_form_token(container, request),
+                envoye=False,
+                form=TicketForm(),
+                errors={"formulaire": "Session expirée : rechargez la page."},
+            )
+        if all(o.id != opportunity_id for o in payable_opportunities(container, who)):
+            return _page(
+                "portal/error.html",
+                status_code=404,
+                content=content,
+                titre="Prestation introuvable",
+                message="Cette prestation n’est pas (ou plus) à régler depuis votre espace.",
+            )
+        try:
+            with acting_as(portal_actor(who.client_id)):
+                link = container.billing.request_payment(who.workspace_id, opportunity_id)
+        except PaymentAlreadyMadeError:
+            paid: Redirect = Redirect("/portail#projets", status_code=303)
+            add_portal_headers(paid)
+            return paid
+        except StripeNotConfiguredError:
+            return _page(
+                "portal/error.html",
+                status_code=503,
+                content=content,
+                titre="Paiement indisponible",
+                message=NOT_CONFIGURED,
+            )
+        except PaymentError:
+            return _page(
+                "portal/error.html",
+                status_code=502,
+                content=content,
+                titre="Paiement indisponible",
+                message=PAYMENT_FAILED,
+            )
+        container.wait(link.position, "payments")
+        redirect: Redirect = Redirect(link.url, status_code=303)
         add_portal_headers(redirect)
         return redirect
 

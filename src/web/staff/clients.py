@@ -123,6 +123,8 @@ def client_sections(
         "contact_forms": contact_forms or {},
         "activity_form": activity or activity_form(),
         "make_form": lambda values, prefix: Form(values, prefix=prefix),
+        "portal_visits": container.portal_view.visits(staff.workspace_id, client.id),
+        "portal_issued_at": container.portal_view.link_issued_at(staff.workspace_id, client.id),
     }
 
 

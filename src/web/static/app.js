@@ -15,6 +15,22 @@
   window.crmToast = toast;
 
   document.addEventListener("DOMContentLoaded", function () {
+    // « Copier » buttons: data-copy names the input whose value goes to the clipboard.
+    document.body.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+      if (!button) return;
+      var input = document.getElementById(button.getAttribute("data-copy"));
+      if (!input) return;
+      input.select();
+      var done = function () { toast("success", "Lien copié."); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(done, function () {
+          toast("info", "Copiez le lien sélectionné avec Ctrl+C.");
+        });
+      } else {
+        toast("info", "Copiez le lien sélectionné avec Ctrl+C.");
+      }
+    });
     document.querySelectorAll("#toasts .toast").forEach(function (item) {
       setTimeout(function () { item.classList.add("toast-hide"); }, 4500);
     });
