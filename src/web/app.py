@@ -34,7 +34,9 @@ from web.settings import settings as current_settings
 from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
+from web.staff.emails import EmailsController
 from web.staff.inbox_api import InboxApiController
+from web.staff.mail_settings import MailSettingsController
 from web.staff.pipeline import PipelineController
 from web.staff.settings import SettingsController
 from web.staff.tickets import TicketsController
@@ -56,6 +58,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         StripeWebhookController,
         PaymentsController,
         InboxApiController,
+        EmailsController,
+        MailSettingsController,
         DashboardApiController,
         *api_handlers(),
         PortalPages,
