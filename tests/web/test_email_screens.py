@@ -201,6 +201,9 @@ def test_a_trier_lists_unsorted_mail_and_attaches_it_in_one_click(
     client_page = browser.get(f"/clients/{client_id}").text
     assert "Adresse de réception du client" in client_page
     assert f"@{domain}" in client_page and "data-copy=" in client_page
+    fiche = browser.get(f"/api/clients/{client_id}").json()
+    assert fiche["adresseInbox"].endswith(f"@{domain}")
+    assert fiche["adresseInbox"] in client_page
 
 
 def test_a_read_only_role_cannot_attach_mail(tenant: Tenant, client_as: ClientAs) -> None:
