@@ -18,7 +18,14 @@ from litestar.testing import TestClient
 from crm_core.context import acting_as, user_actor
 from tests.support.mail import corpus
 from tests.web.conftest import Tenant
-from tests.web.screens import HTMX, field_error, is_fragment, make_client, settle
+from tests.web.screens import (
+    HTMX,
+    field_error,
+    is_fragment,
+    make_client,
+    make_ticket,
+    settle,
+)
 from web.mail import build_ingestor
 
 ClientAs = Callable[..., TestClient[Litestar]]
@@ -309,3 +316,34 @@ def test_an_admin_adds_and_removes_an_email_to_ticket_rule(
     removed = browser.post(f"/parametres/email/regles/{rule.id}/supprimer")
     assert "Règle supprimée." in removed.text
     assert tenant.container.inbox_view.rules(tenant.workspace_id) == []
+
+
+def test_writing_from_a_ticket_prefills_the_reply_and_goes_back_to_the_ticket(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    client_id = make_client(tenant, "Pharmacie Centrale", email="contact@pharmacie.fr")
+    ticket_id = make_ticket(tenant, client_id, sujet="Le site est lent")
+    browser = client_as("admin")
+    ticket_page = browser.get(f"/tickets/{ticket_id}")
+    assert f"/clients/{client_id}/emails/ecrire?ticket={ticket_id}" in ticket_page.text
+    compose = browser.get(f"/clients/{client_id}/emails/ecrire", params={"ticket": str(ticket_id)})
+    assert 'value="Re: Le site est lent"' in compose.text
+    assert f'name="ticket_id" value="{ticket_id}"' in compose.text
+    sent = browser.post(
+        f"/clients/{client_id}/emails/envoi",
+        data={
+            "destinataires": "contact@pharmacie.fr",
+            "sujet": "Re: Le site est lent",
+            "texte": "C’est corrigé.",
+            "ticket_id": str(ticket_id),
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303 and sent.headers["location"] == f"/tickets/{ticket_id}"
+    assert _emails(tenant, client_id) == ["Re: Le site est lent"]
+    nothing = browser.post(
+        "/emails/00000000-0000-0000-0000-000000000000/rattacher",
+        data={"client_id": ""},
+        follow_redirects=True,
+    )
+    assert nothing.status_code == 200 and "Choisissez un client." in nothing.text

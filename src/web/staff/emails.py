@@ -25,7 +25,7 @@ from web.mail import inbox_address
 from web.portal.links import issue_portal_url
 from web.staff.forms import Form, FormData, Parsed, is_fragment, query, text
 from web.templating import PARIS
-from web.ui import container_of, done, fragment, page
+from web.ui import container_of, done, fragment, page, refused
 
 SECTION = "staff/partials/client_emails.html"
 SECTION_LIMIT = 10
@@ -349,11 +349,16 @@ class EmailsController(Controller):
     ) -> Response[Any]:
         container = container_of(request)
         client_id = Parsed(data).uuid("client_id")
-        if client_id is None:
-            raise NotFoundError("Choisissez un client.")
+        if client_id is None:  # the form without JavaScript: a message, not a 404
+            return refused(request, DomainError("Choisissez un client."), "/emails/a-trier")
         client = _writable(container, staff, client_id)
-        with staff.acting():
-            receipt = container.inbox.attach_to_client(staff.workspace_id, email_id, client_id)
+        try:
+            with staff.acting():
+                receipt = container.inbox.attach_to_client(staff.workspace_id, email_id, client_id)
+        except NotFoundError:
+            raise
+        except DomainError as error:  # already attached, archived client...
+            return refused(request, error, "/emails/a-trier")
         container.wait(receipt.position, "inbox", "timeline")
         return done(request, f"Email rattaché à {client.nom}.", "/emails/a-trier")
 
