@@ -374,3 +374,29 @@ def test_email_personal_data_is_encrypted_and_shredded_with_the_client_it_was_at
     detail = container.inbox_view.get(space.workspace_id, result.email_id)
     assert detail is not None and sender not in (detail.expediteur, *detail.destinataires)
     assert detail.texte == ""
+
+
+def test_recipient_lists_are_encrypted_address_by_address_and_read_back_as_tuples(
+    container: Container, space: MailSpace
+) -> None:
+    client_id = new_client(container, space, CLIENT_EMAIL)
+    with acting_as("system"):
+        receipt = container.inbox.request_send(
+            space.workspace_id,
+            client_id,
+            destinataires=[CLIENT_EMAIL, "compta.zanzibar@client.example"],
+            cc=["cc.zanzibar@client.example"],
+            sujet="Facture Zanzibar",
+            texte="Bonjour",
+            auteur="system",
+        )
+    with psycopg.connect(container.conninfo) as conn:
+        (state,) = conn.execute(
+            "SELECT convert_from(state, 'UTF8') FROM crm_events WHERE originator_id = %s",
+            (receipt.id,),
+        ).fetchone() or ("",)
+    assert "zanzibar" not in state.lower() and "enc:v1:" in state
+    outgoing = container.inbox.outgoing(space.workspace_id, receipt.id)
+    assert outgoing.destinataires == (CLIENT_EMAIL, "compta.zanzibar@client.example")
+    assert outgoing.cc == ("cc.zanzibar@client.example",)
+    assert outgoing.sujet == "Facture Zanzibar"
