@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from uuid import UUID
 
+import msgspec
 import psycopg
 import pytest
 from litestar import Litestar
@@ -23,6 +24,7 @@ from tests.web.screens import (
     field_error,
     is_fragment,
     make_client,
+    make_opportunity,
     make_ticket,
     settle,
 )
@@ -347,3 +349,38 @@ def test_writing_from_a_ticket_prefills_the_reply_and_goes_back_to_the_ticket(
         follow_redirects=True,
     )
     assert nothing.status_code == 200 and "Choisissez un client." in nothing.text
+
+
+def test_the_payment_template_prefills_the_link_of_a_won_deal(
+    tenant: Tenant, client_as: ClientAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client_id = make_client(tenant, "Domaine Viticole Roux", email="vin@roux.fr")
+    opportunity_id = make_opportunity(tenant, client_id, titre="Site du domaine")
+    with acting_as(user_actor(tenant.users["admin"])):
+        tenant.container.sales.move_opportunity(tenant.workspace_id, opportunity_id, "gagne")
+    settle(tenant)
+
+    class Link(msgspec.Struct):
+        url: str
+        position: int
+
+    asked: list[UUID] = []
+
+    def request_payment(workspace_id: UUID, opportunity: UUID) -> Link:
+        asked.append(opportunity)
+        return Link("https://checkout.stripe.test/c/pay/cs_test_42", 0)
+
+    # Stripe itself is covered by the payment tests: here only the message matters.
+    monkeypatch.setattr(tenant.container.billing, "request_payment", request_payment)
+    browser = client_as("commercial")
+    compose = browser.get(f"/clients/{client_id}/emails/ecrire")
+    assert "Lien de paiement" in compose.text and "Site du domaine" in compose.text
+    prepared = browser.post(
+        f"/clients/{client_id}/emails/modele",
+        data={"modele": "paiement", "opportunite_id": str(opportunity_id)},
+    )
+    assert prepared.status_code == 200, prepared.text
+    assert asked == [opportunity_id]
+    assert 'value="Votre lien de paiement : Site du domaine"' in prepared.text
+    assert "https://checkout.stripe.test/c/pay/cs_test_42" in prepared.text
+    assert "Bonjour Domaine Viticole Roux" in prepared.text
