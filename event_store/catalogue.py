@@ -85,9 +85,8 @@ def _personal(event_class: type) -> str:
     if declared is None:
         return "—"
     owner = f", clé détenue par `{declared.owner}`" if declared.owner else ""
-    return (
-        ", ".join(f"`{name}`" for name in declared.fields) + f" (sujet `{declared.subject}`{owner})"
-    )
+    fields = ", ".join(f"`{name}`" for name in declared.fields) or "aucun champ, donne la clé"
+    return fields + f" (sujet `{declared.subject}`{owner})"
 
 
 def render() -> str:

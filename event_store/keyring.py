@@ -118,6 +118,11 @@ class MemoryKeyring:
             raise ErasedSubjectError
         return key
 
+    def adopt(self, subject: UUID, owner: UUID) -> None:
+        """Give an ownerless key an owner (erasing the owner then erases it)."""
+        if subject in self._keys and self._owners.get(subject) is None:
+            self._owners[subject] = owner
+
     def erase(self, subject: UUID) -> int:
         erased = [subject] + [s for s, owner in self._owners.items() if owner == subject]
         for each in erased:
@@ -239,6 +244,20 @@ class SubjectKeyring:
         key = self._unwrap(subject, bytes(row["wrapped_key"]))
         self._cache.put(subject, key)
         return key
+
+    def adopt(self, subject: UUID, owner: UUID) -> None:
+        """Give an ownerless key an owner (erasing the owner then erases it).
+
+        An email « À trier » is written with a key of its own and no owner; once
+        attached to a client, the client owns it. A key that has an owner keeps it.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL(
+                    "UPDATE {0} SET owner_id = %s WHERE subject_id = %s AND owner_id IS NULL"
+                ).format(self._table),
+                (owner, subject),
+            )
 
     def erase(self, subject: UUID) -> int:
         """Destroy the subject's key and the keys it owns; returns how many were destroyed.

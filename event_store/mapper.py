@@ -118,10 +118,20 @@ class MsgspecMapper(Mapper[UUID]):
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         key: AESGCM | None = None
+        if not plan.groups and owner is not None:
+            # A declaration without fields hands the subject's key to its owner
+            # (an email « À trier » attached to a client).
+            self._adopt(subject, owner)
         for top, leaves in plan.groups:
             value = state[top]
             if not leaves:
-                if value:
+                if isinstance(value, tuple | list):  # a tuple of strings: each sealed
+                    if any(value):
+                        key = key or self._key_for_writing(subject, owner)
+                        state[top] = [
+                            self._seal(key, subject, top, item) if item else item for item in value
+                        ]
+                elif value:
                     key = key or self._key_for_writing(subject, owner)
                     state[top] = self._seal(key, subject, top, value)
                 continue
@@ -155,6 +165,13 @@ class MsgspecMapper(Mapper[UUID]):
             )
             raise KeyringError(msg)
         return self.keyring.for_writing(subject, owner)
+
+    def _adopt(self, subject: UUID, owner: UUID) -> None:
+        if self.keyring is None:
+            return
+        adopt = getattr(self.keyring, "adopt", None)
+        if adopt is not None:
+            adopt(subject, owner)
 
     @staticmethod
     def _seal(key: AESGCM, subject: UUID, path: str, value: str) -> str:
@@ -211,6 +228,16 @@ class MsgspecMapper(Mapper[UUID]):
             if not leaves:
                 if isinstance(value, str) and value.startswith(SEALED):
                     state[top] = opener.open(top, value)
+                elif isinstance(value, tuple | list) and any(
+                    isinstance(item, str) and item.startswith(SEALED) for item in value
+                ):
+                    opened = [
+                        opener.open(top, item)
+                        if isinstance(item, str) and item.startswith(SEALED)
+                        else item
+                        for item in value
+                    ]
+                    state[top] = tuple(opened) if isinstance(value, tuple) else opened
                 continue
             changes = {
                 leaf: opener.open(f"{top}.{leaf}", sealed)

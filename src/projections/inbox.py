@@ -18,6 +18,8 @@ from eventsourcing.projection import Projection
 from psycopg.types.json import Jsonb
 
 from crm_core.inbox.domainmodel import EmailMessage, InboxRules
+from crm_core.personal import ERASED
+from crm_core.sales.domainmodel import Client
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from projections.readmodel import ReadModel, topics_of
 
@@ -173,6 +175,17 @@ class InboxView(ReadModel):
         )
 
     # --- queries ----------------------------------------------------------------
+    def delivery_states(self, workspace_id: UUID, email_ids: list[UUID]) -> dict[UUID, str]:
+        """The delivery state of outgoing emails, for the timeline's lines."""
+        if not email_ids:
+            return {}
+        rows = self.fetch_all(
+            "SELECT id, etat_envoi FROM rm_emails WHERE workspace_id = %s AND id = ANY(%s)"
+            " AND etat_envoi <> ''",
+            (workspace_id, email_ids),
+        )
+        return {row["id"]: row["etat_envoi"] for row in rows}
+
     def _page(
         self, where: list[str], params: dict[str, Any], limit: int, cursor: str | None
     ) -> Page[EmailRow]:
@@ -308,6 +321,7 @@ class InboxProjection(Projection[InboxView]):
         EmailMessage.SendFailed,
         InboxRules.RuleAdded,
         InboxRules.RuleRemoved,
+        Client.Erased,
     )
 
     @singledispatchmethod
@@ -456,3 +470,17 @@ class InboxProjection(Projection[InboxView]):
     @process_event.register
     def _(self, event: InboxRules.RuleRemoved, tracking: Tracking) -> None:
         self.view.write(tracking, ("DELETE FROM rm_inbox_rules WHERE id = %s", (event.regle_id,)))
+
+    @process_event.register
+    def _(self, event: Client.Erased, tracking: Tracking) -> None:
+        # RGPD erasure: the events are shredded with the client's keys; the read
+        # model forgets the same fields at once.
+        self.view.write(
+            tracking,
+            (
+                "UPDATE rm_emails SET expediteur = %(x)s, destinataires = '{}',"
+                " cc = '{}', sujet = %(x)s, extrait = '', texte = '', html = '',"
+                " derniere_erreur = '', updated_at = %(at)s WHERE client_id = %(id)s",
+                {"x": ERASED, "at": event.timestamp, "id": event.originator_id},
+            ),
+        )

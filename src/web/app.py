@@ -35,7 +35,9 @@ from web.staff.audit import AuditController
 from web.staff.auth import AuthController
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
+from web.staff.emails import EmailsController
 from web.staff.inbox_api import InboxApiController
+from web.staff.mail_settings import MailSettingsController
 from web.staff.notifications import NotificationsController
 from web.staff.pipeline import PipelineController
 from web.staff.settings import SettingsController
@@ -60,6 +62,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         StripeWebhookController,
         PaymentsController,
         InboxApiController,
+        EmailsController,
+        MailSettingsController,
         DashboardApiController,
         *api_handlers(),
         PortalPages,

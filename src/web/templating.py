@@ -39,6 +39,15 @@ LABELS: dict[str, dict[str, str]] = {
     "source": {"staff": "Équipe", "portail": "Portail", "email": "Email"},
     "type_client": {"entreprise": "Entreprise", "particulier": "Particulier"},
     "activite": {"note": "Note", "appel": "Appel", "reunion": "Réunion"},
+    "etat_envoi": {
+        "en_attente": "En attente",
+        "envoye": "Envoyé",
+        "nouvel_essai": "Nouvel essai",
+        "echec": "Échec",
+    },
+    "sens": {"entrant": "Reçu", "sortant": "Envoyé"},
+    "critere": {"destinataire": "Destinataire", "sujet": "Sujet"},
+    "securite": {"starttls": "STARTTLS", "tls": "TLS", "aucune": "Aucune (déconseillé)"},
 }
 
 

@@ -22,6 +22,7 @@ from tests.conftest import settings_for
 from tests.support.services import create_database, drop_database, unavailable
 from web.app import create_app
 from web.container import Container, running_container
+from web.mail import running_mail_receiver
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -86,6 +87,13 @@ def server(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             uv_server.should_exit = True
             thread.join(timeout=10)
     drop_database(pg_admin, conninfo)
+
+
+@pytest.fixture(scope="session")
+def mail_receiver(server: Server) -> Iterator[tuple[str, int]]:
+    """The inbox's SMTP receiver on a loopback port, as `crm serve` starts it embedded."""
+    with running_mail_receiver(server.container, host="127.0.0.1", port=0) as address:
+        yield address
 
 
 @pytest.fixture(scope="session")

@@ -345,3 +345,58 @@ def test_the_same_message_delivered_concurrently_is_recorded_once(
     container.wait(max(r.position for r in results), "inbox")
     assert container.inbox_view.unsorted(space.workspace_id).total == 1
     assert container.inbox_view.quarantined(space.workspace_id).total == 0
+
+
+def test_email_personal_data_is_encrypted_and_shredded_with_the_client_it_was_attached_to(
+    container: Container, space: MailSpace, ingestor: MailIngestor
+) -> None:
+    """RGPD: an email « À trier » has its own key; attaching it gives the key to the
+    client, so erasing the client erases the email (event_store/RGPD.md)."""
+    sender = f"zanzibar.{space.domain.split('.')[0]}@prospect.example"
+    client_id = new_client(container, space, CLIENT_EMAIL)
+    raw = corpus("attachment.eml", FROM=sender, TO=f"contact@{space.domain}")
+    result = ingestor.ingest(space.workspace_id, raw)
+    container.wait(result.position, "inbox")
+    with psycopg.connect(container.conninfo) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM crm_events WHERE originator_id = %s"
+            " AND convert_from(state, 'UTF8') LIKE %s",
+            (result.email_id, f"%{sender}%"),
+        ).fetchone()
+    assert row is not None and row[0] == 0  # the address is stored encrypted
+    receipt = container.inbox.attach_to_client(space.workspace_id, result.email_id, client_id)
+    container.wait(receipt.position, "inbox", "timeline")
+    with acting_as("system"):
+        erased = container.sales.erase_client(space.workspace_id, client_id)
+    container.wait(erased.position, "inbox", "timeline")
+    received = next(iter(container.inbox.events.get(result.email_id)))
+    assert (received.expediteur, received.sujet) == ("[effacé]", "[effacé]")
+    detail = container.inbox_view.get(space.workspace_id, result.email_id)
+    assert detail is not None and sender not in (detail.expediteur, *detail.destinataires)
+    assert detail.texte == ""
+
+
+def test_recipient_lists_are_encrypted_address_by_address_and_read_back_as_tuples(
+    container: Container, space: MailSpace
+) -> None:
+    client_id = new_client(container, space, CLIENT_EMAIL)
+    with acting_as("system"):
+        receipt = container.inbox.request_send(
+            space.workspace_id,
+            client_id,
+            destinataires=[CLIENT_EMAIL, "compta.zanzibar@client.example"],
+            cc=["cc.zanzibar@client.example"],
+            sujet="Facture Zanzibar",
+            texte="Bonjour",
+            auteur="system",
+        )
+    with psycopg.connect(container.conninfo) as conn:
+        (state,) = conn.execute(
+            "SELECT convert_from(state, 'UTF8') FROM crm_events WHERE originator_id = %s",
+            (receipt.id,),
+        ).fetchone() or ("",)
+    assert "zanzibar" not in state.lower() and "enc:v1:" in state
+    outgoing = container.inbox.outgoing(space.workspace_id, receipt.id)
+    assert outgoing.destinataires == (CLIENT_EMAIL, "compta.zanzibar@client.example")
+    assert outgoing.cc == ("cc.zanzibar@client.example",)
+    assert outgoing.sujet == "Facture Zanzibar"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import msgspec
@@ -23,12 +23,20 @@ from crm_core.aggregate import CrmAggregate
 from crm_core.checks import FieldErrors
 from crm_core.errors import DomainError, NotFoundError
 from crm_core.ids import inbox_rules_id_for, mail_settings_id_for
+from crm_core.personal import PersonalData
 from crm_core.values import TicketPriority, TicketType
 
 MAX_SUBJECT = 300
 MAX_TEXT = 100_000
 MAX_HTML = 400_000
 MAX_RULES = 50
+
+# RGPD: an email's addresses, subject and text are encrypted with the email's own
+# key, owned by its client (like a ticket): erasing the client erases them, and the
+# later events of the email (which carry no client id) still find their key. Mail
+# « À trier » has no client yet: its key has no owner until `AttachedToClient`
+# gives it one (see event_store/RGPD.md).
+_OWNED_BY_CLIENT = "client_id"
 
 
 class Direction(StrEnum):
@@ -82,6 +90,9 @@ class EmailMessage(CrmAggregate):
     """One email of the workspace: logged, received, quarantined or sent."""
 
     class Logged(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(
+            fields=("expediteur", "destinataires", "sujet", "texte"), owner=_OWNED_BY_CLIENT
+        )
         client_id: UUID
         expediteur: str
         destinataires: tuple[str, ...]
@@ -97,6 +108,10 @@ class EmailMessage(CrmAggregate):
             aggregate.sujet = self.sujet
 
     class Received(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(
+            fields=("expediteur", "destinataires", "cc", "sujet", "texte", "html"),
+            owner=_OWNED_BY_CLIENT,
+        )
         message_id: str
         expediteur: str
         destinataires: tuple[str, ...]
@@ -126,6 +141,7 @@ class EmailMessage(CrmAggregate):
             aggregate.references = self.references
 
     class Quarantined(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=("expediteur", "sujet"))
         raison: str
         sha256: str
         taille: int
@@ -139,6 +155,9 @@ class EmailMessage(CrmAggregate):
             aggregate.quarantaine = True
 
     class SendRequested(CrmAggregate.Created):
+        personal_data: ClassVar[PersonalData] = PersonalData(
+            fields=("destinataires", "cc", "sujet", "texte"), owner=_OWNED_BY_CLIENT
+        )
         client_id: UUID
         ticket_id: UUID | None
         message_id: str
@@ -163,14 +182,19 @@ class EmailMessage(CrmAggregate):
             aggregate.outgoing = self
 
     class AttachedToClient(CrmAggregate.Event):
+        # No personal field: it hands the email's key to its client (the owner).
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=(), owner=_OWNED_BY_CLIENT)
         client_id: UUID
         rattachement: str
 
     class Sent(CrmAggregate.Event):
+        # A server's answer may quote the recipient's address.
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=("reponse_serveur",))
         tentative: int
         reponse_serveur: str
 
     class SendFailed(CrmAggregate.Event):
+        personal_data: ClassVar[PersonalData] = PersonalData(fields=("erreur",))
         tentative: int
         erreur: str
         definitif: bool

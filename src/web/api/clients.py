@@ -34,6 +34,7 @@ from web.api.common import (
 from web.auth.identity import Staff
 from web.auth.permissions import Permission
 from web.container import Container
+from web.mail import inbox_address
 
 UNSET = msgspec.UNSET
 UnsetType = msgspec.UnsetType
@@ -77,6 +78,8 @@ class FicheClient(msgspec.Struct, rename="camel"):
     contacts: list[Contact]
     cree_le: datetime
     modifie_le: datetime
+    #: The client's inbox address (empty while the workspace has no mail domain).
+    adresse_inbox: str = ""
 
 
 class ClientResume(msgspec.Struct, rename="camel"):
@@ -154,7 +157,7 @@ class NouvelleActivite(msgspec.Struct, rename="camel", forbid_unknown_fields=Tru
 # --- conversions --------------------------------------------------------------------
 
 
-def fiche(row: ClientDetail) -> FicheClient:
+def fiche(row: ClientDetail, adresse_inbox: str = "") -> FicheClient:
     return FicheClient(
         id=row.id,
         nom=row.nom,
@@ -174,7 +177,13 @@ def fiche(row: ClientDetail) -> FicheClient:
         contacts=[contact(c) for c in row.contacts],
         cree_le=row.created_at,
         modifie_le=row.updated_at,
+        adresse_inbox=adresse_inbox,
     )
+
+
+def fiche_complete(container: Container, row: ClientDetail) -> FicheClient:
+    """The client JSON with its `adresseInbox`."""
+    return fiche(row, inbox_address(container, row.workspace_id, row.id))
 
 
 def resume(row: ClientRow) -> ClientResume:
@@ -318,11 +327,11 @@ class ClientsController(Controller):
                 notes=data.notes,
             )
         container.wait(receipt.position, "clients")
-        return fiche(load_client(container, staff, receipt.id))
+        return fiche_complete(container, load_client(container, staff, receipt.id))
 
     @get("/{client_id:uuid}", sync_to_thread=True, summary="Fiche client", responses=READ_ERRORS)
     def get_client(self, staff: Staff, container: Container, client_id: UUID) -> FicheClient:
-        return fiche(load_client(container, staff, client_id))
+        return fiche_complete(container, load_client(container, staff, client_id))
 
     def _update(
         self, staff: Staff, container: Container, client_id: UUID, data: ModificationClient
@@ -346,7 +355,7 @@ class ClientsController(Controller):
                 notes=keep(data.notes, current.notes),
             )
         container.wait(receipt.position, "clients")
-        return fiche(load_client(container, staff, client_id))
+        return fiche_complete(container, load_client(container, staff, client_id))
 
     @patch(
         "/{client_id:uuid}",
@@ -397,7 +406,7 @@ class ClientsController(Controller):
         with staff.acting():
             receipt = container.sales.archive_client(staff.workspace_id, client_id)
         container.wait(receipt.position, "clients")
-        return fiche(load_client(container, staff, client_id))
+        return fiche_complete(container, load_client(container, staff, client_id))
 
     @post(
         "/{client_id:uuid}/restauration",
@@ -411,7 +420,7 @@ class ClientsController(Controller):
         with staff.acting():
             receipt = container.sales.restore_client(staff.workspace_id, client_id)
         container.wait(receipt.position, "clients")
-        return fiche(load_client(container, staff, client_id))
+        return fiche_complete(container, load_client(container, staff, client_id))
 
     # --- contacts -----------------------------------------------------------------
     @get(

@@ -16,6 +16,7 @@ from projections.clients import ClientDetail
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
+from web.staff.emails import delivery_states, email_section
 from web.staff.forms import Form, FormData, Pager, Parsed, is_fragment, query, text
 from web.staff.timeline import FILTERS, actor_name, kind_of, kinds_for
 from web.templating import PARIS
@@ -93,6 +94,7 @@ def client_sections(
     contact_form: Form | None = None,
     contact_forms: dict[str, Form] | None = None,
     activity: Form | None = None,
+    email_form: Form | None = None,
 ) -> dict[str, Any]:
     """Everything the client page and its partials need."""
     container = container_of(request)
@@ -125,6 +127,8 @@ def client_sections(
         "make_form": lambda values, prefix: Form(values, prefix=prefix),
         "portal_visits": container.portal_view.visits(staff.workspace_id, client.id),
         "portal_issued_at": container.portal_view.link_issued_at(staff.workspace_id, client.id),
+        "email_states": delivery_states(container, staff, timeline.items),
+        **email_section(container, staff, client, email_form),
     }
 
 

@@ -36,6 +36,7 @@ KINDS: dict[str, Kind] = {
     "ticket_statut": Kind("⚐", "Statut de ticket", "ticket"),
     "paiement_recu": Kind("€", "Paiement reçu", "paiement"),
     "email_client": Kind("✉", "Email", "email"),
+    "email_echec": Kind("✉", "Échec d’envoi d’un email", "email"),
 }
 
 
@@ -62,6 +63,7 @@ FILTERS: tuple[Filter, ...] = (
         ),
     ),
     Filter("tickets", "Tickets", ("ticket_ouvert", "ticket_reponse", "ticket_statut")),
+    Filter("emails", "Emails", ("email_client", "email_echec")),
 )
 
 

@@ -14,6 +14,23 @@
   }
   window.crmToast = toast;
 
+  // A "Copier" button: <button data-copy="#id-of-an-input">. Without JavaScript the
+  // address stays selectable in its read-only field.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    var value = field.value || field.textContent;
+    function copied() { toast("success", "Adresse copiée."); }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(value).then(copied, function () { field.select(); });
+    } else {
+      field.select();
+      try { document.execCommand("copy"); copied(); } catch (ignored) { /* selected */ }
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     // « Copier » buttons: data-copy names the input whose value goes to the clipboard.
     document.body.addEventListener("click", function (event) {

@@ -1,0 +1,82 @@
+"""The inbox in a real browser: a real email, sent with smtplib to the client's
+plus-address through the SMTP receiver, shows in the client's timeline."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable
+from email.message import EmailMessage
+
+import pytest
+from playwright.sync_api import expect
+
+from crm_core.context import acting_as, user_actor
+from tests.e2e.conftest import Server, Session
+from web.mail import inbox_address
+
+pytestmark = pytest.mark.e2e
+Login = Callable[[str], Session]
+DOMAIN = "studio-e2e.test"
+
+
+def test_a_real_email_to_the_plus_address_shows_in_the_client_timeline(
+    server: Server, mail_receiver: tuple[str, int], login: Login
+) -> None:
+    container = server.container
+    with acting_as(user_actor(server.users["admin"])):
+        container.accounts.update_workspace(
+            server.workspace_id, nom="Studio E2E", domaine_mail=DOMAIN
+        )
+        client_id = container.sales.register_client(
+            server.workspace_id, nom="Ébénisterie Garnier", email="atelier@garnier.example"
+        ).id
+    server.settle()
+    last = container.log.recorder.max_notification_id() or 0
+    container.wait(last, "inbox")
+    address = inbox_address(container, server.workspace_id, client_id)
+    assert address.endswith(f"@{DOMAIN}") and "+" in address
+
+    commercial = login("commercial")
+    page = commercial.page
+    commercial.goto(f"/clients/{client_id}")
+    expect(page.locator("#emails")).to_contain_text("Aucun email pour l’instant")
+    expect(page.locator(f"#adresse-inbox-{client_id}")).to_have_value(address)
+
+    message = EmailMessage()
+    message["From"] = "Paul Garnier <paul@garnier.example>"
+    message["To"] = address
+    message["Subject"] = "Planches de chêne livrées"
+    message["Message-ID"] = "<e2e-chene@garnier.example>"
+    message.set_content("Bonjour,\nles planches sont arrivées ce matin.\nPaul")
+    host, port = mail_receiver
+    with smtplib.SMTP(host, port, timeout=10) as smtp:
+        refused = smtp.send_message(message)
+    assert refused == {}
+
+    # The page, reloaded until the projections caught up with the received mail.
+    timeline = page.locator("#chronologie")
+    for _ in range(40):
+        commercial.goto(f"/clients/{client_id}")
+        if page.locator('#chronologie [data-kind="email_client"]').count():
+            break
+        page.wait_for_timeout(250)
+    entry = timeline.locator('[data-kind="email_client"]').first
+    expect(entry).to_contain_text(
+        "Email reçu de paul@garnier.example : « Planches de chêne livrées »"
+    )
+    expect(entry).to_contain_text("les planches sont arrivées ce matin")
+    expect(entry.locator(".tl-icon")).to_have_attribute("aria-label", "Email")
+    expect(entry.locator(".email-direction")).to_have_text("Reçu")
+    expect(page.locator("#emails")).to_contain_text("Planches de chêne livrées")
+    # Mixed with everything else, and kept by the « Emails » filter (htmx).
+    expect(timeline.locator('[data-kind="client_cree"]')).to_have_count(1)
+    timeline.get_by_role("link", name="Emails").click()
+    expect(page).to_have_url(f"{server.base_url}/clients/{client_id}?type=emails")
+    expect(timeline.locator('[data-kind="client_cree"]')).to_have_count(0)
+    expect(timeline.locator('[data-kind="email_client"]')).to_have_count(1)
+    commercial.shoot("client-emails")
+
+    # The email's own page, from the timeline.
+    timeline.get_by_role("link", name="Planches de chêne livrées", exact=False).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Planches de chêne livrées")
+    expect(page.locator("pre.email-text")).to_contain_text("les planches sont arrivées")
