@@ -12,20 +12,13 @@ from litestar.response import Template
 from web.auth.identity import Staff, requires
 from web.auth.permissions import Permission
 from web.container import Container
+from web.portal.issuing import issue_portal_url
 from web.staff.clients import client_or_404, client_sections
 from web.ui import container_of, page
 
 
 class PortalUrl(msgspec.Struct):
     url: str
-
-
-def issue_portal_url(container: Container, staff: Staff, client_id: UUID) -> str:
-    """A fresh link (the previous one stops working); the URL is shown once."""
-    with staff.acting():
-        issued = container.portal.issue_link(staff.workspace_id, client_id)
-    container.wait(issued.receipt.position, "portal")
-    return f"{container.settings.base_url}/portail/{issued.token}"
 
 
 class PortalLinksApi(Controller):

@@ -22,7 +22,7 @@ from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
 from web.mail import inbox_address
-from web.portal.links import issue_portal_url
+from web.portal.issuing import issue_portal_url
 from web.staff.forms import Form, FormData, Parsed, is_fragment, query, text
 from web.templating import PARIS
 from web.ui import container_of, done, fragment, page, refused
