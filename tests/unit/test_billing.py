@@ -109,7 +109,7 @@ class ReversibleBox:
 
 
 ENV = {
-    "PERSISTENCE_MODULE": "eventsourcing.popo",
+    "PERSISTENCE_MODULE": "event_store.factory:CrmPopoFactory",
     "TRANSCODER_TOPIC": "event_store.transcoder:MsgspecTranscoder",
     "MAPPER_TOPIC": "event_store.mapper:MsgspecMapper",
 }
