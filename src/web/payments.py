@@ -191,6 +191,7 @@ class PaymentsController(Controller):
     def test_stripe(
         self, state: State, staff: NamedDependency[StaffMember], mode: FromQuery[str | None] = None
     ) -> StripeConnectionOutput:
+        require_admin(staff)
         container: Container = state.container
         return StripeConnectionOutput(
             compte=container.billing.test_stripe_connection(staff.workspace_id, mode)
