@@ -321,3 +321,60 @@ def test_badges_follow_the_payment_on_board_table_opportunity_and_client_page(
     only_payments = admin.get(f"/clients/{client_id}/chronologie?type=paiements", headers=HTMX)
     assert 'data-kind="paiement_recu"' in only_payments.text
     assert 'data-kind="opportunite_gagnee"' not in only_payments.text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "libelle", "new_link"),
+    [("echoue", "Échoué", True), ("expire", "Expiré", True), ("rembourse", "Remboursé", False)],
+)
+def test_every_payment_status_has_its_badge_and_timeline_entry(
+    tenant: Tenant,
+    client_as: ClientAs,
+    fake: FakeStripe,
+    outcome: str,
+    libelle: str,
+    new_link: bool,
+) -> None:
+    _, webhook = configure(tenant, fake)
+    client_id, opportunity_id = won_opportunity(tenant)
+    admin = client_as("admin")
+    made = admin.post(f"/opportunites/{opportunity_id}/lien-paiement", data={}, headers=HTMX)
+    found = re.search(r"/c/pay/(cs_test_[A-Za-z0-9]+)", made.text)
+    assert found
+    session_id = found.group(1)
+    anonymous = client_as(None)
+
+    def deliver(event_type: str, obj: dict[str, object]) -> None:
+        payload = event_payload(event_type, obj)
+        response = anonymous.post(
+            "/api/webhooks/stripe",
+            content=payload,
+            headers={
+                "Stripe-Signature": sign(payload, webhook),
+                "Content-Type": "application/json",
+            },
+        )
+        assert response.status_code == 200, response.text
+
+    if outcome == "echoue":
+        unpaid = fake.complete(session_id, paid=False)
+        deliver("checkout.session.completed", unpaid)
+        tenant.container.wait(tenant.container.log.recorder.max_notification_id() or 0, "payments")
+        pending = admin.get(f"/opportunites/{opportunity_id}").text
+        assert badge_of(pending, opportunity_id) == "En attente"
+        assert "en cours de traitement chez Stripe" in pending
+        deliver("checkout.session.async_payment_failed", unpaid)
+    elif outcome == "expire":
+        deliver("checkout.session.expired", fake.expire(session_id))
+    else:
+        deliver("checkout.session.completed", fake.complete(session_id))
+        deliver("charge.refunded", fake.charge_for(session_id, refunded_minor=150000))
+    last = tenant.container.log.recorder.max_notification_id() or 0
+    tenant.container.wait(last, "payments", "timeline")
+    for path in ("/opportunites", "/opportunites/tableau", f"/clients/{client_id}"):
+        assert badge_of(admin.get(path).text, opportunity_id) == libelle, path
+    detail = admin.get(f"/opportunites/{opportunity_id}").text
+    assert f'class="payment-badge badge pay-{outcome}"' in detail
+    assert ("Générer lien de paiement" in detail) is new_link
+    client_page = admin.get(f"/clients/{client_id}").text
+    assert f'data-kind="paiement_{outcome}"' in client_page
