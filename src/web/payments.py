@@ -145,6 +145,7 @@ class PaymentsController(Controller):
     def stripe_settings(
         self, state: State, staff: NamedDependency[StaffMember]
     ) -> StripeSettingsOutput:
+        require_admin(staff)
         container: Container = state.container
         summary = container.billing.stripe_summary(staff.workspace_id)
         return StripeSettingsOutput(

@@ -84,6 +84,7 @@ def test_only_an_administrator_reaches_the_payment_settings(
     assert other.post("/parametres/paiements/test", data={}).status_code == 403
     assert other.post("/parametres/paiements/mode", data={"mode": "live"}).status_code == 403
     assert other.post("/api/parametres/stripe/test").status_code == 403
+    assert other.get("/api/parametres/stripe").status_code == 403
     assert tenant.container.billing.stripe_summary(tenant.workspace_id).secret_key_hints == {}
 
 
