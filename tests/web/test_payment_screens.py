@@ -196,7 +196,7 @@ def test_a_won_opportunity_gets_its_link_with_copy_and_open_buttons(
     assert is_fragment(made.text)
     url = re.search(r'class="payment-url" type="text" readonly value="([^"]+)"', made.text)
     assert url and url.group(1).startswith("https://checkout.stripe.com/c/pay/cs_test_")
-    assert f'data-copy="#lien-{opportunity_id}"' in made.text
+    assert f'data-copy-link="#lien-{opportunity_id}"' in made.text
     assert f'href="{url.group(1)}" target="_blank" rel="noopener"' in made.text
     assert ">En attente</span>" in made.text
     toast = json.loads(made.headers["hx-trigger"])["toast"]

@@ -1,4 +1,5 @@
-// "Copier" buttons (payment links, webhook URL): the Clipboard API, else select the text.
+// "Copier" buttons of the payment links and the webhook URL (data-copy-link="#input-id"):
+// the Clipboard API, else select the text. (app.js handles the other data-copy buttons.)
 (function () {
   "use strict";
   if (window.crmCopyReady) return;
@@ -9,9 +10,9 @@
   }
 
   document.addEventListener("click", function (event) {
-    var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+    var button = event.target.closest ? event.target.closest("[data-copy-link]") : null;
     if (!button) return;
-    var field = document.querySelector(button.getAttribute("data-copy"));
+    var field = document.querySelector(button.getAttribute("data-copy-link"));
     if (!field) return;
     var value = field.value || field.textContent;
     function fallback() {
