@@ -43,7 +43,9 @@ def _free_port() -> int:
 class Server:
     """The app served on a loopback port, with a workspace and one user per role."""
 
-    def __init__(self, container: Container, base_url: str, stripe: FakeStripe) -> None:
+    def __init__(
+        self, container: Container, base_url: str, stripe: FakeStripe | None = None
+    ) -> None:
         self.container = container
         self.base_url = base_url
         self.stripe = stripe  # the Stripe-like API the app calls

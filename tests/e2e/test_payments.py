@@ -4,28 +4,64 @@ Stripe's signed webhook, and the « Payé » badge on the board and the client p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from crm_core.context import acting_as, user_actor
-from tests.e2e.conftest import Server, Session
+from tests.e2e.conftest import PASSWORD, Server, Session
 from tests.support.fake_stripe import ACCOUNT_NAME, event_payload, sign
 
 pytestmark = pytest.mark.e2e
-Login = Callable[[str], Session]
+
+
+class Studio:
+    """A workspace of its own on the shared server: its won deal stays off the other
+    tests' board."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.base_url = server.base_url
+        with acting_as("system"):
+            self.workspace_id = server.container.accounts.create_workspace(nom="Studio Stripe").id
+            self.users: dict[str, UUID] = {
+                "admin": server.container.accounts.register_user(
+                    self.workspace_id,
+                    email=self.email("admin"),
+                    nom="Admin Stripe",
+                    role="admin",
+                    password=PASSWORD,
+                ).id
+            }
+        server.settle()
+
+    def email(self, role: str) -> str:
+        return f"{role}.{self.workspace_id.hex[:8]}@stripe-e2e.test"
+
+
+@pytest.fixture
+def admin(browser: Any, server: Server) -> Iterator[tuple[Studio, Session]]:
+    studio = Studio(server)
+    session = Session(browser, studio, "admin")  # type: ignore[arg-type]  (same shape)
+    yield studio, session
+    session.close()
 
 
 def test_a_won_deal_is_paid_through_its_stripe_link_and_shows_paye(
-    login: Login, server: Server
+    admin: tuple[Studio, Session], server: Server
 ) -> None:
-    key = f"sk_test_{server.workspace_id.hex}E2E4242"
-    webhook_secret = f"whsec_{server.workspace_id.hex}E2E"
-    server.stripe.valid_keys.add(key)
-    admin = login("admin")
+    studio, session = admin
+    key = f"sk_test_{studio.workspace_id.hex}E2E4242"
+    webhook_secret = f"whsec_{studio.workspace_id.hex}E2E"
+    stripe = server.stripe
+    assert stripe is not None  # the session's server talks to a local Stripe-like API
+    stripe.valid_keys.add(key)
+    admin = session
     page = admin.page
     toasts = page.locator("#toasts")
 
@@ -46,12 +82,12 @@ def test_a_won_deal_is_paid_through_its_stripe_link_and_shows_paye(
     admin.shoot("parametres-paiements")
 
     # A deal in negotiation, won from its page, then its payment link.
-    with acting_as(user_actor(server.users["admin"])):
+    with acting_as(user_actor(studio.users["admin"])):
         client_id = server.container.sales.register_client(
-            server.workspace_id, nom="Fleuriste Lambert", email="contact@lambert.fr"
+            studio.workspace_id, nom="Fleuriste Lambert", email="contact@lambert.fr"
         ).id
         opportunity_id = server.container.sales.open_opportunity(
-            server.workspace_id,
+            studio.workspace_id,
             client_id,
             titre="Boutique en ligne",
             montant_estime=Decimal("3200"),
@@ -81,7 +117,7 @@ def test_a_won_deal_is_paid_through_its_stripe_link_and_shows_paye(
 
     # The client pays; Stripe tells the app through its signed webhook.
     session_id = url.rsplit("/", 1)[-1]
-    payload = event_payload("checkout.session.completed", server.stripe.complete(session_id))
+    payload = event_payload("checkout.session.completed", stripe.complete(session_id))
     delivered = httpx.post(
         f"{server.base_url}/api/webhooks/stripe",
         content=payload,
