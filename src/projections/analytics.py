@@ -8,10 +8,11 @@ rebuilt alone and indexed for period queries. The metrics themselves are the
 query functions of `projections.metrics`.
 
 Payments and portal visits: the billing events (`PaymentRequest.Requested`,
-`CheckoutSessionCreated`, `Paid`, `Refunded`) and the portal's visit event write
-`rm_analytics_payments` and `rm_analytics_portal_visits` through the methods
-below; until those events exist in the log, the tables stay empty and the
-payment and portal figures are zero.
+`CheckoutSessionCreated`, `Paid`, `Failed`, `Expired`, `Refunded`) and the
+portal's `PortalVisit.Recorded` write `rm_analytics_payments` and
+`rm_analytics_portal_visits` through the methods below. (A database whose
+analytics projection ran before these handlers existed gets the past payments
+and visits by a rebuild of `analytics`.)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from crm_core.billing.domainmodel import PaymentRequest
 from crm_core.portal.domainmodel import PortalVisit
 from crm_core.sales.domainmodel import Activity, Client, Opportunity
 from crm_core.support.domainmodel import Ticket
@@ -324,6 +326,12 @@ class AnalyticsProjection(Projection[AnalyticsView]):
         Ticket.Opened,
         Ticket.Assigned,
         Ticket.StatusChanged,
+        PaymentRequest.Requested,
+        PaymentRequest.CheckoutSessionCreated,
+        PaymentRequest.Paid,
+        PaymentRequest.Failed,
+        PaymentRequest.Expired,
+        PaymentRequest.Refunded,
         PortalVisit.Recorded,
     )
 
@@ -386,6 +394,40 @@ class AnalyticsProjection(Projection[AnalyticsView]):
     @process_event.register
     def _(self, event: Ticket.StatusChanged, tracking: Tracking) -> None:
         self.view.change_ticket_status(event, tracking)
+
+    # --- payments and portal visits -------------------------------------------------
+    @process_event.register
+    def _(self, event: PaymentRequest.Requested, tracking: Tracking) -> None:
+        self.view.request_payment(
+            event.originator_id,
+            workspace_id=event.workspace_id,
+            opportunity_id=event.opportunity_id,
+            client_id=event.client_id,
+            amount=event.amount,
+            currency=event.currency,
+            at=event.timestamp,
+            tracking=tracking,
+        )
+
+    @process_event.register
+    def _(self, event: PaymentRequest.CheckoutSessionCreated, tracking: Tracking) -> None:
+        self.view.create_link(event.originator_id, event.amount, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Paid, tracking: Tracking) -> None:
+        self.view.record_payment(event.originator_id, event.amount, event.timestamp, tracking)
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Failed, tracking: Tracking) -> None:
+        self.view.set_payment_status(event.originator_id, "echoue", tracking)
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Expired, tracking: Tracking) -> None:
+        self.view.set_payment_status(event.originator_id, "expire", tracking)
+
+    @process_event.register
+    def _(self, event: PaymentRequest.Refunded, tracking: Tracking) -> None:
+        self.view.record_refund(event.originator_id, event.amount_refunded, event.fully, tracking)
 
     @process_event.register
     def _(self, event: PortalVisit.Recorded, tracking: Tracking) -> None:

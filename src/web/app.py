@@ -39,6 +39,7 @@ from web.staff.emails import EmailsController
 from web.staff.inbox_api import InboxApiController
 from web.staff.mail_settings import MailSettingsController
 from web.staff.notifications import NotificationsController
+from web.staff.payments import PaymentLinksController, PaymentSettingsController
 from web.staff.pipeline import PipelineController
 from web.staff.settings import SettingsController
 from web.staff.tickets import TicketsController
@@ -59,6 +60,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         TicketsController,
         SettingsController,
         AuditController,
+        PaymentSettingsController,
+        PaymentLinksController,
         StripeWebhookController,
         PaymentsController,
         InboxApiController,

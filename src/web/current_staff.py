@@ -29,7 +29,7 @@ def current_staff(request: Request[Any, Any, Any]) -> StaffMember:
 
 def require_admin(member: StaffMember) -> None:
     if member.role is not Role.ADMIN:
-        raise PermissionDeniedException("Seul un administrateur peut modifier les réglages Stripe.")
+        raise PermissionDeniedException("Seuls les administrateurs accèdent aux réglages Stripe.")
 
 
 def require_pipeline_writer(member: StaffMember) -> None:

@@ -145,6 +145,7 @@ class PaymentsController(Controller):
     def stripe_settings(
         self, state: State, staff: NamedDependency[StaffMember]
     ) -> StripeSettingsOutput:
+        require_admin(staff)
         container: Container = state.container
         summary = container.billing.stripe_summary(staff.workspace_id)
         return StripeSettingsOutput(
@@ -191,6 +192,7 @@ class PaymentsController(Controller):
     def test_stripe(
         self, state: State, staff: NamedDependency[StaffMember], mode: FromQuery[str | None] = None
     ) -> StripeConnectionOutput:
+        require_admin(staff)
         container: Container = state.container
         return StripeConnectionOutput(
             compte=container.billing.test_stripe_connection(staff.workspace_id, mode)

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,7 @@ import uvicorn
 
 from crm_core.context import acting_as
 from tests.conftest import settings_for
+from tests.support.fake_stripe import FakeStripe, fake_stripe_server
 from tests.support.services import create_database, drop_database, unavailable
 from web.app import create_app
 from web.container import Container, running_container
@@ -41,9 +43,12 @@ def _free_port() -> int:
 class Server:
     """The app served on a loopback port, with a workspace and one user per role."""
 
-    def __init__(self, container: Container, base_url: str) -> None:
+    def __init__(
+        self, container: Container, base_url: str, stripe: FakeStripe | None = None
+    ) -> None:
         self.container = container
         self.base_url = base_url
+        self.stripe = stripe  # the Stripe-like API the app calls
         with acting_as("system"):
             self.workspace_id = container.accounts.create_workspace(nom="Studio E2E").id
             self.users: dict[str, UUID] = {}
@@ -68,9 +73,21 @@ class Server:
 @pytest.fixture(scope="session")
 def server(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     conninfo = create_database(pg_admin)
-    settings = settings_for(conninfo, tmp_path_factory.mktemp("e2e"), cookie_secure=False)
+    stripe = ExitStack()
+    fake = stripe.enter_context(fake_stripe_server())
     port = _free_port()
-    with running_container(settings, projections=True) as container:
+    settings = settings_for(
+        conninfo,
+        tmp_path_factory.mktemp("e2e"),
+        cookie_secure=False,
+        base_url=f"http://127.0.0.1:{port}",
+        stripe_secret_key="",
+        stripe_webhook_secret="",
+        stripe_api_base=fake.url,
+        stripe_timeout_seconds=2.0,
+        stripe_max_network_retries=0,
+    )
+    with stripe, running_container(settings, projections=True) as container:
         app = create_app(settings, container=container)
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         uv_server = uvicorn.Server(config)
@@ -82,7 +99,7 @@ def server(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 pytest.fail("Le serveur uvicorn n’a pas démarré.")
             time.sleep(0.05)
         try:
-            yield Server(container, f"http://127.0.0.1:{port}")
+            yield Server(container, f"http://127.0.0.1:{port}", fake)
         finally:
             uv_server.should_exit = True
             thread.join(timeout=10)

@@ -9,9 +9,12 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import Tracking
 
-from crm_core.context import acting_as
+from adapters.stripe.gateway import StripeGateways
+from crm_core.billing.ports import NoticeKind, PaymentNotice
+from crm_core.context import acting_as, user_actor
 from projections.forecast import at_risk, stage_history
 from projections.metrics import Period, Scope, key_figures, open_pipeline, salespeople, stage_months
+from tests.support.fake_stripe import fake_stripe_server
 from tests.support.history import Clock, KnownHistory, at, write_known_history
 from web.container import Container
 
@@ -237,3 +240,70 @@ def test_a_real_portal_visit_event_counts_as_a_portal_use(
         container.analytics, Scope(workspace), Period(date(2026, 4, 1), date(2026, 4, 30))
     )
     assert april.portail_clients_visite == 1
+
+
+def test_payment_and_portal_figures_come_from_the_billing_and_portal_events(
+    container: Container,
+    known: tuple[UUID, dict[str, UUID], KnownHistory],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same figures as above, now written by the real commands: links made at a
+    Stripe-like server, payments told by Stripe's notices, a visit of the portal."""
+    workspace, users, ids = known
+    clock = Clock(monkeypatch)
+    key = f"sk_test_{workspace.hex}Analytics"
+    with fake_stripe_server(key) as fake:
+        # The session's container talks to api.stripe.com; this test's Stripe is local.
+        monkeypatch.setattr(
+            container.billing,
+            "gateways",
+            StripeGateways(
+                api_base=fake.url,
+                base_url="https://crm.test",
+                timeout_seconds=2.0,
+                max_network_retries=0,
+            ),
+        )
+        with acting_as(user_actor(users["u1"])):
+            with clock.at(at("2026-03-01")):
+                container.billing.configure_stripe(workspace, mode="test", secret_key=key)
+            links = {}
+            for opp, day in (("opp1", "2026-03-05"), ("opp3", "2026-03-20")):
+                with clock.at(at(day, 12)):
+                    links[opp] = container.billing.request_payment(workspace, ids[opp])
+        sessions = {opp: link.url.rsplit("/", 1)[-1] for opp, link in links.items()}
+        with acting_as("stripe"):
+            for opp, day, amount in (("opp1", "2026-03-08", 1000), ("opp3", "2026-04-02", 3000)):
+                with clock.at(at(day)):
+                    container.billing.record_notice(
+                        PaymentNotice(
+                            kind=NoticeKind.PAID,
+                            source_event_id=f"evt_{opp}_{workspace.hex}",
+                            workspace_id=workspace,
+                            payment_request_id=links[opp].id,
+                            session_id=sessions[opp],
+                            payment_intent_id=f"pi_{opp}",
+                            amount=Decimal(amount),
+                            currency="EUR",
+                        ),
+                        event_type="checkout.session.completed",
+                    )
+    with clock.at(at("2026-03-09")):
+        container.portal.record_visit(workspace, ids["A"])
+    container.wait(container.log.recorder.max_notification_id() or 0, "analytics")
+    view = container.analytics
+    figures = key_figures(view, Scope(workspace), MARCH)
+    assert figures.paiements_stripe == 1
+    assert figures.montant_encaisse == Decimal("1000.00")
+    assert figures.delai_paiement_moyen_jours == pytest.approx(3.0)
+    assert figures.part_lien_paiement == 1.0  # opp1 and opp3 both got a link
+    assert figures.conversion_paiement == pytest.approx(2 / 3, abs=1e-4)  # opp2 lost
+    assert figures.montant_en_attente == 0
+    assert figures.gagnees_non_payees == 0
+    assert figures.portail_clients_visite == 1
+    assert figures.portail_clients_paiement == 1
+    april = key_figures(view, Scope(workspace), Period(date(2026, 4, 1), date(2026, 4, 30)))
+    assert (april.paiements_stripe, april.montant_encaisse) == (1, Decimal("3000.00"))
+    assert april.delai_paiement_moyen_jours == pytest.approx(13.0)
+    people = {row.owner_id: row for row in salespeople(view, Scope(workspace), MARCH)}
+    assert people[users["u1"]].montant_encaisse == Decimal("1000.00")

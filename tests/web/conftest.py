@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 
 from crm_core.context import acting_as
 from tests.conftest import settings_for
+from tests.support.fake_stripe import FakeStripe, fake_stripe_server
 from tests.support.services import create_database, drop_database
 from web.app import create_app
 from web.container import Container, running_container
@@ -21,10 +22,28 @@ BASE_URL = "https://crm.test"  # cookies are Secure: the client must speak https
 
 
 @pytest.fixture(scope="session")
-def web_container(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+def stripe_fake() -> Iterator[FakeStripe]:
+    """A local Stripe-like API (tests add the keys it accepts to `valid_keys`)."""
+    with fake_stripe_server() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def web_container(
+    pg_admin: str, stripe_fake: FakeStripe, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Container]:
     # Its own database: two sets of projection runners must never share one.
     conninfo = create_database(pg_admin)
-    settings = settings_for(conninfo, tmp_path_factory.mktemp("web"), trust_proxy=True)
+    settings = settings_for(
+        conninfo,
+        tmp_path_factory.mktemp("web"),
+        trust_proxy=True,
+        stripe_secret_key="",
+        stripe_webhook_secret="",
+        stripe_api_base=stripe_fake.url,
+        stripe_timeout_seconds=2.0,
+        stripe_max_network_retries=0,
+    )
     with running_container(settings, projections=True) as container:
         yield container
     drop_database(pg_admin, conninfo)

@@ -18,6 +18,7 @@ from web.auth.permissions import Permission
 from web.container import Container
 from web.staff.emails import delivery_states, email_section
 from web.staff.forms import Form, FormData, Pager, Parsed, is_fragment, query, text
+from web.staff.payments import payment_badges
 from web.staff.timeline import FILTERS, actor_name, kind_of, kinds_for
 from web.templating import PARIS
 from web.ui import container_of, done, fragment, page
@@ -100,6 +101,7 @@ def client_sections(
     container = container_of(request)
     names = user_names(container, staff.workspace_id)
     kind_filter = query(request, "type")
+    opportunities = container.pipeline.for_client(staff.workspace_id, client.id)
     timeline = container.timeline.for_client(
         staff.workspace_id,
         client.id,
@@ -113,7 +115,8 @@ def client_sections(
         "owner_name": names.get(client.owner_id) if client.owner_id else None,
         "can_write": staff.can_write_client(client.owner_id) and not client.archived,
         "can_archive": staff.can_write_client(client.owner_id),
-        "opportunities": container.pipeline.for_client(staff.workspace_id, client.id),
+        "opportunities": opportunities,
+        "payments": payment_badges(container, staff.workspace_id, opportunities),
         "tickets": container.tickets.search(staff.workspace_id, client_id=client.id, limit=20),
         "timeline": timeline,
         "timeline_pager": Pager(request, timeline, f"/clients/{client.id}"),

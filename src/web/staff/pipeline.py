@@ -26,6 +26,7 @@ from web.staff.forms import (
     text,
     url_with,
 )
+from web.staff.payments import payment_badges
 from web.ui import container_of, done, fragment, page, refused
 
 SORTS: dict[str, str] = {
@@ -49,7 +50,13 @@ def opportunity_or_404(container: Container, staff: Staff, opportunity_id: UUID)
 
 def _board_context(request: Request[Any, Any, Any], staff: Staff) -> dict[str, Any]:
     container = container_of(request)
-    return {"columns": container.pipeline.board(staff.workspace_id, per_stage=50), "stages": STAGES}
+    columns = container.pipeline.board(staff.workspace_id, per_stage=50)
+    cards = [card for column in columns for card in column.cards]
+    return {
+        "columns": columns,
+        "stages": STAGES,
+        "payments": payment_badges(container, staff.workspace_id, cards),
+    }
 
 
 def _opportunity_values(o: OpportunityRow) -> dict[str, str]:
@@ -132,6 +139,7 @@ class PipelineController(Controller):
             "paging": Pager(request, results, "/opportunites/tableau"),
             "sort_columns": sort_columns,
             "filtered": bool(base["q"] or etape),
+            "payments": payment_badges(container, staff.workspace_id, results.items),
         }
         if is_fragment(request):
             return fragment(request, "staff/partials/opportunity_results.html", **context)
@@ -234,6 +242,7 @@ class PipelineController(Controller):
             owner_name=next((u.nom for u in users if u.id == o.owner_id), None),
             stages=STAGES,
             open_stages=OPEN_STAGE_CHOICES,
+            payments=payment_badges(container, staff.workspace_id, [o]),
         )
 
     @post(

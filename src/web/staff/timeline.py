@@ -34,7 +34,12 @@ KINDS: dict[str, Kind] = {
     "ticket_ouvert": Kind("⚑", "Ticket ouvert", "ticket"),
     "ticket_reponse": Kind("↩", "Réponse à un ticket", "ticket"),
     "ticket_statut": Kind("⚐", "Statut de ticket", "ticket"),
+    "lien_paiement_cree": Kind("↗", "Lien de paiement créé", "paiement"),
+    "paiement_en_attente": Kind("⧗", "Paiement en cours", "paiement"),
     "paiement_recu": Kind("€", "Paiement reçu", "paiement"),
+    "paiement_echoue": Kind("✖", "Paiement échoué", "perdu"),
+    "paiement_expire": Kind("⌛", "Lien de paiement expiré", "paiement"),
+    "paiement_rembourse": Kind("↩", "Paiement remboursé", "paiement"),
     "email_client": Kind("✉", "Email", "email"),
     "email_echec": Kind("✉", "Échec d’envoi d’un email", "email"),
 }
@@ -64,6 +69,18 @@ FILTERS: tuple[Filter, ...] = (
     ),
     Filter("tickets", "Tickets", ("ticket_ouvert", "ticket_reponse", "ticket_statut")),
     Filter("emails", "Emails", ("email_client", "email_echec")),
+    Filter(
+        "paiements",
+        "Paiements",
+        (
+            "lien_paiement_cree",
+            "paiement_en_attente",
+            "paiement_recu",
+            "paiement_echoue",
+            "paiement_expire",
+            "paiement_rembourse",
+        ),
+    ),
 )
 
 
