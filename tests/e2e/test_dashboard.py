@@ -8,8 +8,10 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -25,7 +27,6 @@ from web.container import Container, running_container
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 PASSWORD = "mot-de-passe-de-test"
 PERIOD = "du=2026-01-01&au=2026-03-31"
@@ -87,12 +88,7 @@ def admin_email(e2e_container: Container) -> str:
     return f"u2.{workspace.hex[:8]}@test.fr"
 
 
-def _browser():  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api")
-    return sync_api.sync_playwright()
-
-
-def _login(page, server: str, email: str) -> None:  # type: ignore[no-untyped-def]
+def _login(page: Any, server: str, email: str) -> None:
     page.goto(f"{server}/connexion")
     page.fill("#email", email)
     page.fill("#password", PASSWORD)
@@ -100,45 +96,58 @@ def _login(page, server: str, email: str) -> None:  # type: ignore[no-untyped-de
     page.wait_for_url(f"{server}/")
 
 
-def test_the_dashboard_draws_its_charts_and_fits_a_phone(server: str, admin_email: str) -> None:
+@contextmanager
+def _pages(browser: Any) -> Iterator[Callable[..., Any]]:
+    """New pages in their own contexts of the session's Chromium (one Playwright per
+    process: see tests/e2e/conftest.py); the contexts close with the block."""
+    contexts: list[Any] = []
+
+    def new_page(**options: Any) -> Any:
+        context = browser.new_context(**options)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        yield new_page
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_the_dashboard_draws_its_charts_and_fits_a_phone(
+    browser: Any, server: str, admin_email: str
+) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    with _browser() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            _login(page, server, admin_email)
-            page.goto(f"{server}/?{PERIOD}")
-            page.wait_for_function(
-                "window.Chart && Object.keys(Chart.instances).length === 3", timeout=10000
-            )
-            assert page.locator("#table-indicateurs").is_visible()
-            assert "4\u202f000,00" in page.locator("#table-indicateurs").inner_text()
-            page.screenshot(path=str(ARTIFACTS / "tableau-de-bord.png"), full_page=True)
-            page.get_by_role("link", name="Mois dernier").click()
-            page.wait_for_load_state()
-            assert "du=" in page.url
+    with _pages(browser) as new_page:
+        page = new_page(viewport={"width": 1280, "height": 900})
+        _login(page, server, admin_email)
+        page.goto(f"{server}/?{PERIOD}")
+        page.wait_for_function(
+            "window.Chart && Object.keys(Chart.instances).length === 3", timeout=10000
+        )
+        assert page.locator("#table-indicateurs").is_visible()
+        assert "4\u202f000,00" in page.locator("#table-indicateurs").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "tableau-de-bord.png"), full_page=True)
+        page.get_by_role("link", name="Mois dernier").click()
+        page.wait_for_load_state()
+        assert "du=" in page.url
 
-            phone = browser.new_page(viewport={"width": 360, "height": 740})
-            _login(phone, server, admin_email)
-            phone.goto(f"{server}/?{PERIOD}")
-            phone.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 3")
-            width = phone.evaluate("document.documentElement.scrollWidth")
-            assert width <= 360, width
-            phone.screenshot(path=str(ARTIFACTS / "tableau-de-bord-360.png"), full_page=True)
-        finally:
-            browser.close()
+        phone = new_page(viewport={"width": 360, "height": 740})
+        _login(phone, server, admin_email)
+        phone.goto(f"{server}/?{PERIOD}")
+        phone.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 3")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, width
+        phone.screenshot(path=str(ARTIFACTS / "tableau-de-bord-360.png"), full_page=True)
 
 
-def test_without_javascript_every_figure_is_in_a_table(server: str, admin_email: str) -> None:
-    with _browser() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = browser.new_context(java_script_enabled=False)
-            page = context.new_page()
-            _login(page, server, admin_email)
-            page.goto(f"{server}/?{PERIOD}")
-            for table in ("indicateurs", "etapes_par_mois", "prevision", "a_risque", "commerciaux"):
-                assert page.locator(f"#table-{table}").is_visible(), table
-            assert "Lucas Martin" in page.locator("#table-commerciaux").inner_text()
-        finally:
-            browser.close()
+def test_without_javascript_every_figure_is_in_a_table(
+    browser: Any, server: str, admin_email: str
+) -> None:
+    with _pages(browser) as new_page:
+        page = new_page(java_script_enabled=False)
+        _login(page, server, admin_email)
+        page.goto(f"{server}/?{PERIOD}")
+        for table in ("indicateurs", "etapes_par_mois", "prevision", "a_risque", "commerciaux"):
+            assert page.locator(f"#table-{table}").is_visible(), table
+        assert "Lucas Martin" in page.locator("#table-commerciaux").inner_text()

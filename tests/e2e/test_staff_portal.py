@@ -23,7 +23,7 @@ def test_a_commercial_generates_and_copies_a_portal_link(login: Any, server: Ser
     field = page.get_by_label("Lien à transmettre au client")
     url = field.input_value()
     assert url.startswith(f"{server.container.settings.base_url}/portail/")
-    page.get_by_role("button", name="Copier").click()
+    page.locator("button[data-copy='portal-url']").click()
     page.get_by_text("Lien copié.").or_(page.get_by_text("Copiez le lien")).first.wait_for()
     session.shoot("client-portail")
     session.goto(f"/clients/{client_id}")
