@@ -29,7 +29,13 @@ from crm_core.values import Address
 
 # The test helpers that create and drop databases serve the benchmarks too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.services import create_database, drop_database
+# `python bench/x.py` puts bench/ first on sys.path, where bench/web.py would shadow
+# the app's `web` package: once this module is imported, the scripts need only the
+# project's packages, so bench/ leaves the path.
+_BENCH = str(Path(__file__).resolve().parent)
+while _BENCH in sys.path:
+    sys.path.remove(_BENCH)
+from tests.support.services import create_database, drop_database  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

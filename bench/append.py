@@ -52,11 +52,13 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
+from adapters.secrets import new_key_text
 from crm_core.application import EventLog
 from crm_core.context import acting_as
 from crm_core.sales.application import SalesApplication
 from crm_core.sales.domainmodel import Contact
 from crm_core.values import Address
+from event_store.keyring import MemoryKeyring
 from event_store.mapper import MsgspecMapper
 from event_store.transcoder import MsgspecTranscoder
 from projections.schema import apply_migrations
@@ -241,7 +243,7 @@ def run_bare(app: Application[UUID], units: int, offset: int) -> int:
 
 
 def commands(conninfo: str, units: int, rounds: int) -> dict[str, Any]:
-    env = eventsourcing_env(conninfo)
+    env = eventsourcing_env(conninfo, encryption_key=new_key_text())
     library_env = {
         key: value for key, value in env.items() if key not in ("TRANSCODER_TOPIC", "MAPPER_TOPIC")
     }
@@ -317,7 +319,8 @@ def best_rate(count: int, repeat: int, work: Any) -> float:
 
 def transcoders(count: int, repeat: int) -> dict[str, Any]:
     events = real_events(count)
-    ours = MsgspecMapper(transcoder=MsgspecTranscoder())
+    # Our real path: personal fields are encrypted per subject (keys in memory here).
+    ours = MsgspecMapper(transcoder=MsgspecTranscoder(), keyring=MemoryKeyring())
     library = Mapper[UUID](transcoder=library_transcoder())
     figures: dict[str, Any] = {"events": len(events), "kinds": len({type(e) for e in events})}
     for name, mapper in (("msgspec", ours), ("library_json", library)):

@@ -35,6 +35,7 @@ from _common import (
 )
 from eventsourcing.projection import ProjectionRunner
 
+from adapters.secrets import new_key_text
 from crm_core.application import LOG_NAME, EventLog
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
@@ -163,7 +164,7 @@ def main() -> None:
         "quick": args.quick,
     }
     with scratch_database(args.admin_url, "bench_projection") as conninfo:
-        env = eventsourcing_env(conninfo)
+        env = eventsourcing_env(conninfo, encryption_key=new_key_text())
         log = EventLog(env)
         apply_migrations(conninfo, load_settings().migrations_dir)
         watch = Stopwatch()
