@@ -6,9 +6,11 @@ Not a test helper: benchmarks print figures, they never assert on time.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
+import secrets
 import sys
 import time
 import uuid
@@ -36,6 +38,12 @@ _BENCH = str(Path(__file__).resolve().parent)
 while _BENCH in sys.path:
     sys.path.remove(_BENCH)
 from tests.support.services import create_database, drop_database  # noqa: E402
+
+# One master key for the whole run: data recorded by the bench and read back by the
+# app it starts (a subprocess inherits the environment) must use the same key.
+os.environ.setdefault(
+    "CRM_ENCRYPTION_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import json
 import os
 import platform
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -294,6 +296,10 @@ def main() -> None:
     args = parser.parse_args()
     admin = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+    # The loader here and the server subprocess must share one personal-data master key.
+    os.environ.setdefault(
+        "CRM_ENCRYPTION_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
     with tempfile.TemporaryDirectory() as tmp, fresh_database(admin) as conninfo:
         data_dir = Path(tmp)
         with psycopg.connect(conninfo) as conn:

@@ -17,10 +17,12 @@ Baseline, same run, same server: deliveries per second of badly signed webhooks
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import json
 import os
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -60,6 +62,10 @@ def _percentile(values: list[float], q: int) -> float:
 
 
 def main() -> None:
+    # The data prepared here and the app subprocess must share one master key.
+    os.environ.setdefault(
+        "CRM_ENCRYPTION_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
     parser = argparse.ArgumentParser()
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--duplicates", type=float, default=0.2)
