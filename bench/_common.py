@@ -187,3 +187,61 @@ def generate(app: Any, events: int, *, workspaces: int = 5, batch_units: int = 2
                 aggregates.extend(client_unit(workspace_ids[n % workspaces], n))
             app.save(*aggregates)
     return units * EVENTS_PER_UNIT
+
+
+@contextmanager
+def app_server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
+    """The CRM's web app in its own process on a free loopback port; yields its base URL.
+
+    Projections are not run inside it: the bench has projected its data beforehand.
+    """
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": conninfo,
+        "REDIS_URL": redis_url,
+        "CRM_RUN_PROJECTIONS": "0",
+        "CRM_COOKIE_SECURE": "0",
+        "CRM_DATA_DIR": str(data_dir),
+        "CRM_SECRET_KEY": "bench-" + "k" * 48,
+        "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "web.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/api/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            msg = "the app did not start"
+            raise RuntimeError(msg)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -21,11 +21,9 @@ import contextlib
 import dataclasses
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     EVENTS_PER_UNIT,
+    app_server,
     arguments_parser,
     client_unit,
     machine,
@@ -101,53 +100,6 @@ def load(conninfo: str, data_dir: Path, n_clients: int) -> dict[str, Any]:
         "tokens": tokens,
         **timings,
     }
-
-
-@contextlib.contextmanager
-def server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
-    with contextlib.closing(__import__("socket").socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": conninfo,
-        "REDIS_URL": redis_url,
-        "CRM_RUN_PROJECTIONS": "0",
-        "CRM_COOKIE_SECURE": "0",
-        "CRM_DATA_DIR": str(data_dir),
-        "CRM_SECRET_KEY": "bench-" + "k" * 48,
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "web.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/api/ping", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("the app did not start")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 async def measure(
@@ -241,7 +193,7 @@ def main() -> None:
         data = load(conninfo, Path(data_dir), clients)
         tokens = data.pop("tokens")
         result["data"] = data
-        with server(conninfo, Path(data_dir), redis_url) as base:
+        with app_server(conninfo, Path(data_dir), redis_url) as base:
             routes = asyncio.run(run_load(base, tokens, args.concurrency, seconds))
     page = routes["concurrent"]["portail page HTML (cookie)"]
     result["routes"] = routes["concurrent"]

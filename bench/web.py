@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import json
 import os
 import platform
 import random
-import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +32,10 @@ from typing import Any
 
 import httpx
 import psycopg
+
+# Run as a file, bench/ comes first on sys.path; importing _common takes it off again,
+# so that `web` below is the app's package, not this script.
+from _common import app_server
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -148,58 +147,6 @@ def load(conninfo: str, data_dir: Path, n_clients: int, n_opportunities: int) ->
 # --- server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": conninfo,
-        "REDIS_URL": redis_url,
-        "CRM_RUN_PROJECTIONS": "0",
-        "CRM_COOKIE_SECURE": "0",
-        "CRM_DATA_DIR": str(data_dir),
-        "CRM_SECRET_KEY": "bench-" + "k" * 48,
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "web.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/api/ping", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("the app did not start")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 # --- load -------------------------------------------------------------------------------
 
 
@@ -284,9 +231,6 @@ def machine() -> dict[str, Any]:
 
 
 def main() -> None:
-    here = str(Path(__file__).resolve().parent)
-    if here in sys.path:  # run as a file: let `web` be the app's package, not this script
-        sys.path.remove(here)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--opportunities", type=int, default=50_000)
@@ -296,16 +240,12 @@ def main() -> None:
     args = parser.parse_args()
     admin = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
-    # The loader here and the server subprocess must share one personal-data master key.
-    os.environ.setdefault(
-        "CRM_ENCRYPTION_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    )
     with tempfile.TemporaryDirectory() as tmp, fresh_database(admin) as conninfo:
         data_dir = Path(tmp)
         with psycopg.connect(conninfo) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         loaded = load(conninfo, data_dir, args.clients, args.opportunities)
-        with server(conninfo, data_dir, redis_url) as base:
+        with app_server(conninfo, data_dir, redis_url) as base:
             results = asyncio.run(run_load(base, args))
     print(
         json.dumps(
