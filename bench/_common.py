@@ -190,10 +190,13 @@ def generate(app: Any, events: int, *, workspaces: int = 5, batch_units: int = 2
 
 
 @contextmanager
-def app_server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
+def app_server(
+    conninfo: str, data_dir: Path, redis_url: str, *, workers: int = 1
+) -> Iterator[str]:
     """The CRM's web app in its own process on a free loopback port; yields its base URL.
 
     Projections are not run inside it: the bench has projected its data beforehand.
+    `workers` > 1 runs uvicorn's process manager, as `crm serve --workers N` does.
     """
     import socket
     import subprocess
@@ -227,6 +230,8 @@ def app_server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     process = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -245,3 +250,56 @@ def app_server(conninfo: str, data_dir: Path, redis_url: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "report.lua"
+
+
+def wrk_load(
+    url: str,
+    *,
+    concurrency: int,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Closed-loop load from wrk (Debian's `wrk`), a C client on its own process.
+
+    The Python clients the first benches used (httpx) spent more CPU than the server
+    they measured on this 2-core machine: on /api/ping they gave p95 ~100 ms where wrk
+    sees ~5 ms. wrk leaves the cores to the app, so the figures describe the app.
+    """
+    import shutil
+    import subprocess
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        msg = "wrk is missing: apt-get install wrk (listed in .ci/apt-packages)"
+        raise RuntimeError(msg)
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{concurrency}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(WRK_SCRIPT),
+    ]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(url)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(row for row in output.splitlines() if row.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    errors = {k.removeprefix("errors_"): v for k, v in raw.items() if k.startswith("errors_")}
+    return {
+        "requests": raw["requests"],
+        "rps": per_second(raw["requests"], raw["seconds"]),
+        "p50_ms": round(raw["p50_us"] / 1000, 1),
+        "p95_ms": round(raw["p95_us"] / 1000, 1),
+        "p99_ms": round(raw["p99_us"] / 1000, 1),
+        "max_ms": round(raw["max_us"] / 1000, 1),
+        "non_2xx_or_3xx": errors.pop("status"),
+        "socket_errors": errors,
+    }

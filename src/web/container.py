@@ -44,7 +44,7 @@ from projections.portal import PortalView
 from projections.readmodel import ReadModel
 from projections.registry import PROJECTIONS
 from projections.runner import BatchingProjectionRunner
-from projections.schema import apply_migrations
+from projections.schema import apply_migrations_locked, schema_lock
 from projections.tickets import TicketsView
 from projections.timeline import TimelineView
 from web.database import embedded_postgres, eventsourcing_env, normalise
@@ -213,9 +213,10 @@ def running_container(
         env = eventsourcing_env(
             conninfo, encryption_key=settings.encryption_key, pool_size=settings.pool_size
         )
-        event_log = EventLog(env)  # creates the events table before the migrations
-        stack.callback(event_log.close)
-        apply_migrations(conninfo, settings.migrations_dir)
+        with schema_lock(conninfo) as schema:
+            event_log = EventLog(env)  # creates the events table before the migrations
+            stack.callback(event_log.close)
+            apply_migrations_locked(schema, settings.migrations_dir)
         hasher = Argon2PasswordHasher()
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
