@@ -190,9 +190,7 @@ def generate(app: Any, events: int, *, workspaces: int = 5, batch_units: int = 2
 
 
 @contextmanager
-def app_server(
-    conninfo: str, data_dir: Path, redis_url: str, *, workers: int = 1
-) -> Iterator[str]:
+def app_server(conninfo: str, data_dir: Path, redis_url: str, *, workers: int = 1) -> Iterator[str]:
     """The CRM's web app in its own process on a free loopback port; yields its base URL.
 
     Projections are not run inside it: the bench has projected its data beforehand.
