@@ -97,3 +97,13 @@ def test_a_siret_or_vat_number_pasted_with_a_line_break_is_cleaned(crm: WholeCrm
 
 def test_a_siret_with_a_character_other_than_digits_and_spaces_is_invalid(crm: WholeCrm) -> None:
     assert refused_fields(crm, siret="73282932000074\x00") == {"siret": BAD_SIRET}
+
+
+def test_saving_an_unchanged_profile_records_nothing(crm: WholeCrm, workspace: UUID) -> None:
+    crm.update_workspace(workspace, nom="Atelier Dupont SAS", siret="44306184100047")
+    count = len(stored_events(crm, workspace))
+    # The same values, as the settings form sends them back (spaces included).
+    crm.update_workspace(workspace, nom=" Atelier Dupont SAS ", siret="443 061 841 00047")
+    assert len(stored_events(crm, workspace)) == count
+    crm.update_workspace(workspace, nom="Atelier Dupont SARL", siret="44306184100047")
+    assert len(stored_events(crm, workspace)) == count + 1

@@ -167,7 +167,11 @@ class Workspace(CrmAggregate):
             logo_url=logo_url,
             domaine_mail=domaine_mail,
         )
-        self._update_profile(**profile)
+        current = {name: getattr(self, name) for name in profile}
+        # Saving the settings form unchanged must not add a "profile updated" line to the
+        # audit journal: only a real change is an event.
+        if profile != current:
+            self._update_profile(**profile)
 
     @event(ProfileUpdated)
     def _update_profile(
