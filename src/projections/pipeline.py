@@ -253,10 +253,21 @@ class PipelineView(ReadModel):
         if q.strip():
             where.append("lower(o.titre) LIKE %(q)s")
             params["q"] = like_pattern(q)
-        total_row = self.fetch_one(
-            f"SELECT count(*) AS n FROM {_FROM} WHERE {' AND '.join(where)}",
-            params,  # type: ignore[arg-type]
-        )
+        if client_id is None and not q.strip():
+            # Filtered by stage and/or owner at most: the total is the board's (the
+            # stage totals of migration 0740), not a count over every opportunity.
+            total_row = self.fetch_one(
+                "SELECT COALESCE(sum(nombre), 0)::bigint AS n FROM rm_pipeline_totals"
+                " WHERE workspace_id = %(ws)s"
+                + (" AND etape = %(etape)s" if etape else "")
+                + (" AND owner_key = %(owner)s" if owner_id is not None else ""),
+                params,
+            )
+        else:
+            total_row = self.fetch_one(
+                f"SELECT count(*) AS n FROM {_FROM} WHERE {' AND '.join(where)}",
+                params,  # type: ignore[arg-type]
+            )
         after = decode_cursor(cursor, 2)
         direction = "DESC" if descending else "ASC"
         comparator = "<" if descending else ">"

@@ -1,3 +1,5 @@
+-- Summaries the list screens read instead of aggregating a workspace per request.
+
 -- The board's column totals (count and amount per stage), kept by the pipeline
 -- projection in the same transaction as rm_opportunities: the board reads a few
 -- rows here instead of aggregating the workspace's every opportunity per request.
@@ -29,3 +31,31 @@ CREATE INDEX IF NOT EXISTS rm_opportunities_stage_recent
 -- It replaces the board index of 0002 (updated_at DESC, id ASC), which no query
 -- reads any more.
 DROP INDEX IF EXISTS rm_opportunities_board;
+
+-- The client list's tag filter: each workspace's tags with the number of clients
+-- carrying them, kept by the clients projection (the list page read them with a
+-- DISTINCT over every client's tags at each request).
+CREATE TABLE IF NOT EXISTS rm_client_tags (
+    workspace_id  uuid NOT NULL,
+    tag           text NOT NULL,
+    nombre        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace_id, tag)
+);
+LOCK TABLE rm_clients IN SHARE ROW EXCLUSIVE MODE;
+INSERT INTO rm_client_tags (workspace_id, tag, nombre)
+SELECT c.workspace_id, t.tag, count(DISTINCT c.id)
+FROM rm_clients c CROSS JOIN LATERAL unnest(c.tags) AS t(tag)
+GROUP BY 1, 2
+ON CONFLICT DO NOTHING;
+
+-- The client list's total without filters: clients per workspace, archived or not,
+-- kept by the clients projection (a count(*) over the workspace per page before).
+CREATE TABLE IF NOT EXISTS rm_client_counts (
+    workspace_id  uuid NOT NULL,
+    archived      boolean NOT NULL,
+    nombre        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace_id, archived)
+);
+INSERT INTO rm_client_counts (workspace_id, archived, nombre)
+SELECT workspace_id, archived, count(*) FROM rm_clients GROUP BY 1, 2
+ON CONFLICT DO NOTHING;
