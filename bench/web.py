@@ -36,7 +36,7 @@ import psycopg
 
 # Run as a file, bench/ comes first on sys.path; importing _common takes it off again,
 # so that `web` below is the app's package, not this script.
-from _common import app_server, wrk_load
+from _common import app_server, write_result, wrk_load
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -237,6 +237,7 @@ def main() -> None:
         "--only", default="", help="Measure only the routes whose name contains this (and ping)."
     )
     args = parser.parse_args()
+    load_at_start = list(os.getloadavg())
     admin = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
     with contextlib.ExitStack() as stack:
@@ -263,29 +264,31 @@ def main() -> None:
             row = conn.execute("SHOW server_version").fetchone()
         with app_server(conninfo, data_dir, redis_url, workers=args.workers) as base:
             results = run_load(base, args)
-    print(
-        json.dumps(
-            {
-                "benchmark": "web",
-                "machine": {**machine(), "postgresql": row[0] if row else ""},
-                "data": {
-                    "clients": args.clients,
-                    "opportunities": args.opportunities,
-                    **loaded,
-                },
-                "load": {
-                    "concurrency": args.concurrency,
-                    "seconds_per_route": args.seconds,
-                    "client": "wrk (C, one thread), same machine; one session cookie",
-                    "server": f"uvicorn (uvloop, httptools), {args.workers} worker process(es),"
-                    " as `crm serve --workers N`; sessions in Redis",
-                },
-                "target": "p95 <= 100 ms",
-                "routes": results,
+    write_result(
+        "web",
+        {
+            "benchmark": "web",
+            "machine": {
+                **machine(),
+                "postgresql": row[0] if row else "",
+                "load_average_at_start": load_at_start,
+                "load_average_at_end": list(os.getloadavg()),
             },
-            indent=2,
-            ensure_ascii=False,
-        )
+            "data": {
+                "clients": args.clients,
+                "opportunities": args.opportunities,
+                **loaded,
+            },
+            "load": {
+                "concurrency": args.concurrency,
+                "seconds_per_route": args.seconds,
+                "client": "wrk (C, one thread), same machine; one session cookie",
+                "server": f"uvicorn (uvloop, httptools), {args.workers} worker process(es),"
+                " as `crm serve --workers N`; sessions in Redis",
+            },
+            "target": "p95 <= 100 ms",
+            "routes": results,
+        },
     )
 
 
