@@ -63,6 +63,35 @@ _LIST_COLUMNS = (
 )
 
 
+# The tag counts (migration 0740) follow each row: its tags leave before an UPDATE
+# or a DELETE and come back after, in the same transaction. DISTINCT: a tag twice in
+# one client's list counts once (and ON CONFLICT may touch a row once per statement).
+_TAGS_SUBTRACT = (
+    "INSERT INTO rm_client_tags AS t (workspace_id, tag, nombre)"
+    " SELECT DISTINCT c.workspace_id, x.tag, -1 FROM rm_clients c,"
+    " unnest(c.tags) AS x(tag) WHERE c.id = %s"
+    " ON CONFLICT (workspace_id, tag) DO UPDATE SET nombre = t.nombre + EXCLUDED.nombre"
+)
+_TAGS_ADD = (
+    "INSERT INTO rm_client_tags AS t (workspace_id, tag, nombre)"
+    " SELECT DISTINCT c.workspace_id, x.tag, 1 FROM rm_clients c,"
+    " unnest(c.tags) AS x(tag) WHERE c.id = %s"
+    " ON CONFLICT (workspace_id, tag) DO UPDATE SET nombre = t.nombre + EXCLUDED.nombre"
+)
+
+# The same for the number of clients per workspace and archived flag (0740).
+_COUNT_SUBTRACT = (
+    "INSERT INTO rm_client_counts AS t (workspace_id, archived, nombre)"
+    " SELECT workspace_id, archived, -1 FROM rm_clients WHERE id = %s"
+    " ON CONFLICT (workspace_id, archived) DO UPDATE SET nombre = t.nombre + EXCLUDED.nombre"
+)
+_COUNT_ADD = (
+    "INSERT INTO rm_client_counts AS t (workspace_id, archived, nombre)"
+    " SELECT workspace_id, archived, 1 FROM rm_clients WHERE id = %s"
+    " ON CONFLICT (workspace_id, archived) DO UPDATE SET nombre = t.nombre + EXCLUDED.nombre"
+)
+
+
 def _search_text(nom: str, email: str) -> str:
     return f"{nom} {email}".lower()
 
@@ -72,7 +101,7 @@ def _contacts_json(client_contacts: Any) -> Jsonb:
 
 
 class ClientsView(ReadModel):
-    tables: ClassVar[tuple[str, ...]] = ("rm_clients",)
+    tables: ClassVar[tuple[str, ...]] = ("rm_clients", "rm_client_tags", "rm_client_counts")
 
     # --- writes -----------------------------------------------------------------
     def register(self, event: Client.Registered, tracking: Tracking) -> None:
@@ -99,11 +128,14 @@ class ClientsView(ReadModel):
                     _search_text(event.nom, event.email),
                 ),
             ),
+            (_TAGS_ADD, (event.originator_id,)),
+            (_COUNT_ADD, (event.originator_id,)),
         )
 
     def update(self, event: Client.Updated, tracking: Tracking) -> None:
         self.write(
             tracking,
+            (_TAGS_SUBTRACT, (event.originator_id,)),
             (
                 "UPDATE rm_clients SET nom=%s, type_client=%s, email=%s, telephone=%s, adresse=%s,"
                 " ville=%s, tags=%s, owner_id=%s, notes=%s, updated_at=%s, search_text=%s"
@@ -123,6 +155,7 @@ class ClientsView(ReadModel):
                     event.originator_id,
                 ),
             ),
+            (_TAGS_ADD, (event.originator_id,)),
         )
 
     def set_archived(
@@ -130,10 +163,12 @@ class ClientsView(ReadModel):
     ) -> None:
         self.write(
             tracking,
+            (_COUNT_SUBTRACT, (client_id,)),
             (
                 "UPDATE rm_clients SET archived=%s, updated_at=%s WHERE id=%s",
                 (archived, at, client_id),
             ),
+            (_COUNT_ADD, (client_id,)),
         )
 
     def upsert_contact(
@@ -168,7 +203,12 @@ class ClientsView(ReadModel):
 
     def forget(self, client_id: UUID, tracking: Tracking) -> None:
         """RGPD erasure: the client's row (name, contacts, notes) goes."""
-        self.write(tracking, ("DELETE FROM rm_clients WHERE id = %s", (client_id,)))
+        self.write(
+            tracking,
+            (_TAGS_SUBTRACT, (client_id,)),
+            (_COUNT_SUBTRACT, (client_id,)),
+            ("DELETE FROM rm_clients WHERE id = %s", (client_id,)),
+        )
 
     # --- queries ----------------------------------------------------------------
     def search(
@@ -196,7 +236,17 @@ class ClientsView(ReadModel):
             where.append("owner_id = %(owner)s")
             params["owner"] = owner_id
         filters = " AND ".join(where)
-        total_row = self.fetch_one(f"SELECT count(*) AS n FROM rm_clients WHERE {filters}", params)  # type: ignore[arg-type]
+        if len(where) == 2:  # no filter but the archived flag: the kept count (0740)
+            total_row = self.fetch_one(
+                "SELECT nombre AS n FROM rm_client_counts"
+                " WHERE workspace_id = %(ws)s AND archived = %(archived)s",
+                params,
+            )
+        else:
+            total_row = self.fetch_one(
+                f"SELECT count(*) AS n FROM rm_clients WHERE {filters}",  # type: ignore[arg-type]
+                params,
+            )
         after = decode_cursor(cursor, 2)
         if after is not None:
             where.append("(lower(nom), id) > (%(after_nom)s, %(after_id)s::uuid)")
@@ -229,9 +279,9 @@ class ClientsView(ReadModel):
         return {row["id"]: row["nom"] for row in rows}
 
     def tags(self, workspace_id: UUID) -> list[str]:
+        """The workspace's tags in use (archived clients included), from rm_client_tags."""
         rows = self.fetch_all(
-            "SELECT DISTINCT unnest(tags) AS tag FROM rm_clients WHERE workspace_id = %s"
-            " ORDER BY tag",
+            "SELECT tag FROM rm_client_tags WHERE workspace_id = %s AND nombre > 0 ORDER BY tag",
             (workspace_id,),
         )
         return [row["tag"] for row in rows]

@@ -37,10 +37,15 @@ class OpportunityRow(msgspec.Struct, frozen=True):
 
 
 class StageColumn(msgspec.Struct, frozen=True):
+    """A stage of the board: count and total of the whole column, its newest cards,
+    and the cursor of the table's "maj" descending sort after the last card (None
+    when every card is shown)."""
+
     etape: str
     count: int
     total: Decimal
     cards: list[OpportunityRow]
+    next_cursor: str | None = None
 
 
 SortKey = Literal["titre", "client", "montant", "etape", "cloture", "maj"]
@@ -71,8 +76,27 @@ def _cursor_value(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime | date) else str(value)
 
 
+# The stage totals (migration 0740) follow each row: its old contribution leaves
+# before an UPDATE, its new one comes in after it, in the same transaction.
+_NO_OWNER = "'00000000-0000-0000-0000-000000000000'::uuid"
+_TOTALS_SUBTRACT = (
+    "INSERT INTO rm_pipeline_totals AS t (workspace_id, etape, owner_key, nombre, total)"
+    f" SELECT workspace_id, etape, COALESCE(owner_id, {_NO_OWNER}), -1,"
+    " -COALESCE(montant_estime, 0) FROM rm_opportunities WHERE id = %s"
+    " ON CONFLICT (workspace_id, etape, owner_key) DO UPDATE"
+    " SET nombre = t.nombre + EXCLUDED.nombre, total = t.total + EXCLUDED.total"
+)
+_TOTALS_ADD = (
+    "INSERT INTO rm_pipeline_totals AS t (workspace_id, etape, owner_key, nombre, total)"
+    f" SELECT workspace_id, etape, COALESCE(owner_id, {_NO_OWNER}), 1,"
+    " COALESCE(montant_estime, 0) FROM rm_opportunities WHERE id = %s"
+    " ON CONFLICT (workspace_id, etape, owner_key) DO UPDATE"
+    " SET nombre = t.nombre + EXCLUDED.nombre, total = t.total + EXCLUDED.total"
+)
+
+
 class PipelineView(ReadModel):
-    tables: ClassVar[tuple[str, ...]] = ("rm_opportunities",)
+    tables: ClassVar[tuple[str, ...]] = ("rm_opportunities", "rm_pipeline_totals")
 
     def open(self, event: Opportunity.Opened, tracking: Tracking) -> None:
         self.write(
@@ -97,11 +121,13 @@ class PipelineView(ReadModel):
                     event.timestamp,
                 ),
             ),
+            (_TOTALS_ADD, (event.originator_id,)),
         )
 
     def update(self, event: Opportunity.Revised, tracking: Tracking) -> None:
         self.write(
             tracking,
+            (_TOTALS_SUBTRACT, (event.originator_id,)),
             (
                 "UPDATE rm_opportunities SET titre=%s, montant_estime=%s, devise=%s,"
                 " date_cloture_prevue=%s, probabilite=%s, owner_id=%s, updated_at=%s WHERE id=%s",
@@ -116,6 +142,7 @@ class PipelineView(ReadModel):
                     event.originator_id,
                 ),
             ),
+            (_TOTALS_ADD, (event.originator_id,)),
         )
 
     def move(
@@ -129,54 +156,73 @@ class PipelineView(ReadModel):
     ) -> None:
         self.write(
             tracking,
+            (_TOTALS_SUBTRACT, (opportunity_id,)),
             (
                 "UPDATE rm_opportunities SET etape=%s, updated_at=%s, raison_perte=%s,"
                 " won_at = CASE WHEN %s = 'gagne' THEN %s ELSE NULL END,"
                 " lost_at = CASE WHEN %s = 'perdu' THEN %s ELSE NULL END WHERE id=%s",
                 (etape.value, at, raison, etape.value, at, etape.value, at, opportunity_id),
             ),
+            (_TOTALS_ADD, (opportunity_id,)),
         )
 
     # --- queries ----------------------------------------------------------------
     def board(
-        self, workspace_id: UUID, *, per_stage: int = 50, owner_id: UUID | None = None
+        self, workspace_id: UUID, *, per_stage: int = 20, owner_id: UUID | None = None
     ) -> list[StageColumn]:
-        """Each stage with its count, its total and its most recently changed cards."""
-        owner_filter = "AND o.owner_id = %(owner)s" if owner_id else ""
-        params: dict[str, Any] = {"ws": workspace_id, "limit": per_stage, "owner": owner_id}
+        """Each stage with the count and total of the whole column (rm_pipeline_totals:
+        a few rows, not an aggregate over the workspace's every opportunity) and its
+        `per_stage` most recently changed cards, newest first."""
+        per_stage = clamp_limit(per_stage)
+        params: dict[str, Any] = {
+            "ws": workspace_id,
+            "limit": per_stage + 1,  # one more: is there a next page?
+            "owner": owner_id,
+            "stages": [stage.value for stage in Stage],
+        }
         totals = {
             row["etape"]: row
             for row in self.fetch_all(
-                "SELECT etape, count(*) AS n, COALESCE(sum(montant_estime), 0) AS total"
-                f" FROM rm_opportunities o WHERE workspace_id = %(ws)s {owner_filter}"  # type: ignore[arg-type]
-                " GROUP BY etape",
+                "SELECT etape, sum(nombre)::bigint AS n, sum(total) AS total"
+                " FROM rm_pipeline_totals WHERE workspace_id = %(ws)s"
+                + (" AND owner_key = %(owner)s" if owner_id else "")
+                + " GROUP BY etape",
                 params,
             )
         }
-        # Per stage, the newest cards straight from the board index (no window over
-        # the workspace's every opportunity).
-        params["stages"] = [stage.value for stage in Stage]
+        # Per stage, the newest cards straight from the stage index of migration 0740
+        # read backwards (no sort, no window over the workspace's opportunities).
+        owner_filter = " AND o.owner_id = %(owner)s" if owner_id else ""
         rows = self.fetch_all(
             f"SELECT {_COLUMNS} FROM unnest(%(stages)s::text[]) AS s(etape)"  # type: ignore[arg-type]
             " CROSS JOIN LATERAL (SELECT * FROM rm_opportunities o"
-            f"  WHERE o.workspace_id = %(ws)s AND o.etape = s.etape {owner_filter}"
-            "  ORDER BY o.updated_at DESC, o.id LIMIT %(limit)s) o"
+            f"  WHERE o.workspace_id = %(ws)s AND o.etape = s.etape{owner_filter}"
+            "  ORDER BY o.updated_at DESC, o.id DESC LIMIT %(limit)s) o"
             " LEFT JOIN rm_clients c ON c.id = o.client_id"
-            " ORDER BY o.updated_at DESC, o.id",
+            " ORDER BY o.updated_at DESC, o.id DESC",
             params,
         )
         cards: dict[str, list[OpportunityRow]] = {stage.value: [] for stage in Stage}
         for row in rows:
             cards[row["etape"]].append(msgspec.convert(row, OpportunityRow))
-        return [
-            StageColumn(
-                etape=stage.value,
-                count=totals[stage.value]["n"] if stage.value in totals else 0,
-                total=totals[stage.value]["total"] if stage.value in totals else Decimal(0),
-                cards=cards[stage.value],
+        columns = []
+        for stage in Stage:
+            shown = cards[stage.value][:per_stage]
+            more = len(cards[stage.value]) > per_stage
+            total = totals.get(stage.value)
+            count = int(total["n"]) if total else 0
+            columns.append(
+                StageColumn(
+                    etape=stage.value,
+                    count=count,
+                    total=total["total"] if total else Decimal(0),
+                    cards=shown,
+                    next_cursor=encode_cursor(_cursor_value(shown[-1].updated_at), shown[-1].id)
+                    if more
+                    else None,
+                )
             )
-            for stage in Stage
-        ]
+        return columns
 
     def table(
         self,
@@ -207,10 +253,21 @@ class PipelineView(ReadModel):
         if q.strip():
             where.append("lower(o.titre) LIKE %(q)s")
             params["q"] = like_pattern(q)
-        total_row = self.fetch_one(
-            f"SELECT count(*) AS n FROM {_FROM} WHERE {' AND '.join(where)}",
-            params,  # type: ignore[arg-type]
-        )
+        if client_id is None and not q.strip():
+            # Filtered by stage and/or owner at most: the total is the board's (the
+            # stage totals of migration 0740), not a count over every opportunity.
+            total_row = self.fetch_one(
+                "SELECT COALESCE(sum(nombre), 0)::bigint AS n FROM rm_pipeline_totals"
+                " WHERE workspace_id = %(ws)s"
+                + (" AND etape = %(etape)s" if etape else "")
+                + (" AND owner_key = %(owner)s" if owner_id is not None else ""),
+                params,
+            )
+        else:
+            total_row = self.fetch_one(
+                f"SELECT count(*) AS n FROM {_FROM} WHERE {' AND '.join(where)}",
+                params,  # type: ignore[arg-type]
+            )
         after = decode_cursor(cursor, 2)
         direction = "DESC" if descending else "ASC"
         comparator = "<" if descending else ">"

@@ -142,7 +142,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             # Webhooks are signed by their sender; the portal has its own token and cookie.
             exclude=["^/api/webhooks", "^/api/portail", "^/portail"],
         ),
-        template_config=template_config(),
+        template_config=template_config(reload=chosen.template_reload),
         openapi_config=OpenAPIConfig(
             title="CRM — API",
             version="0.1.0",

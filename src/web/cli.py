@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -27,7 +28,7 @@ from web.container import Container, running_container, scheduled_jobs
 from web.mail import poll_imap_once, running_imap_poller, running_mail_receiver
 from web.replay import rebuild_projection, verify_projection
 from web.rgpd import export_client, export_html, export_json
-from web.settings import settings
+from web.settings import Settings, settings
 
 
 @contextmanager
@@ -68,11 +69,27 @@ def main(verbose: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Charge l’espace de démonstration s’il manque.")
 @click.option("--no-projections", is_flag=True, help="Les projections tournent ailleurs.")
-def serve(host: str, port: int, demo: bool, no_projections: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processus web (défaut : 2 au plus avec DATABASE_URL et REDIS_URL, sinon 1).",
+)
+def serve(host: str, port: int, demo: bool, no_projections: bool, workers: int | None) -> None:
     import uvicorn  # noqa: PLC0415  (only this command serves HTTP)
 
     from web.app import create_app  # noqa: PLC0415  (the app is built only to serve)
 
+    chosen = settings()
+    count = workers if workers is not None else default_workers(chosen)
+    if count > 1 and chosen.embedded:
+        msg = (
+            "Plusieurs processus web demandent DATABASE_URL"
+            " (le PostgreSQL embarqué n’en sert qu’un)."
+        )
+        raise click.ClickException(msg)
+    # This process applies the migrations, loads the demo and, unless told otherwise,
+    # runs the projection runners: once, whatever the number of web processes.
     with _container(projections=not no_projections) as container, ExitStack() as stack:
         if demo:
             _print_login(container)
@@ -86,12 +103,38 @@ def serve(host: str, port: int, demo: bool, no_projections: bool) -> None:
                 )
         base = f"http://{host}:{port}"
         click.echo(f"CRM prêt : ouvrez {base}/  (santé : {base}/health)")
+        if count == 1:
+            uvicorn.run(
+                create_app(container.settings, container=container),
+                host=host,
+                port=port,
+                log_level="warning",
+            )
+            return
+        # Each worker builds its own app and container from the environment (uvicorn
+        # spawns them): they must not start projection runners of their own, or N
+        # copies of each runner would compete for every event. Their read-your-writes
+        # waits poll the tracking rows that this process's runners (or `crm
+        # projections run`) write. Without REDIS_URL each worker runs its own job
+        # worker (the periodic jobs are idempotent).
+        os.environ["CRM_RUN_PROJECTIONS"] = "0"
+        click.echo(f"{count} processus web.")
         uvicorn.run(
-            create_app(container.settings, container=container),
+            "web.app:create_app",
+            factory=True,
+            workers=count,
             host=host,
             port=port,
             log_level="warning",
         )
+
+
+def default_workers(chosen: Settings) -> int:
+    """Two web processes on a server (DATABASE_URL and REDIS_URL: sessions and jobs
+    shared between processes), never more than the cores; one in embedded mode."""
+    if chosen.embedded or not chosen.redis_url:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _print_login(container: Container) -> None:

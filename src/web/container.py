@@ -163,8 +163,17 @@ class Container:
 
 
 def build_view(env: dict[str, str], name: str) -> ReadModel:
+    """A read model to query, its runner elsewhere (`crm projections run`).
+
+    Its connections are not pinged before each use (a round trip per query, a
+    quarter of a list page's database time): a query on a connection that the
+    server closed is retried on a fresh one (`ReadModel.fetch_all`), and this view
+    never writes.
+    """
     view_class = PROJECTIONS[name][1]
-    factory = InfrastructureFactory[Any].construct(env=Environment(name, env))
+    factory = InfrastructureFactory[Any].construct(
+        env=Environment(name, {**env, "POSTGRES_PRE_PING": "n"})
+    )
     return cast(ReadModel, factory.tracking_recorder(view_class))
 
 
@@ -214,45 +223,48 @@ def running_container(
             conninfo, encryption_key=settings.encryption_key, pool_size=settings.pool_size
         )
         with schema_lock(conninfo) as schema:
+            # Every application and read model creates its tables if missing: several
+            # workers starting at once (`crm serve --workers N`) would race on the catalog
+            # ("tuple concurrently updated"), so they all do it under the schema lock.
             event_log = EventLog(env)  # creates the events table before the migrations
             stack.callback(event_log.close)
             apply_migrations_locked(schema, settings.migrations_dir)
-        hasher = Argon2PasswordHasher()
-        accounts = AccountsApplication(env, password_hasher=hasher)
-        sales = SalesApplication(env)
-        support = SupportApplication(env)
-        billing = BillingApplication(
-            env,
-            gateways=StripeGateways(
-                api_base=settings.stripe_api_base,
-                base_url=settings.base_url,
-                timeout_seconds=settings.stripe_timeout_seconds,
-                max_network_retries=settings.stripe_max_network_retries,
-            ),
-            secrets=AesGcmSecretBox(settings.encryption_key),
-            override=_stripe_override(settings),
-        )
-        audit = AuditApplication(env)
-        inbox = InboxApplication(env, cipher=FernetCipher(settings.mail.encryption_key))
-        portal = PortalApplication(env)
-        for app in (accounts, sales, support, billing, audit, inbox, portal):
-            stack.callback(app.close)
-        jobs = Jobs(build_broker(settings))
-        # The outbox runner queues send jobs: its view is bound to this process's broker.
-        bound_views: dict[str, type[ReadModel]] = {
-            OutboxProjection.name: bind_outbox(outbox_dispatch(jobs))
-        }
-        run = settings.run_projections if projections is None else projections
-        runners: dict[str, BatchingProjectionRunner[Any]] = {}
-        views: dict[str, ReadModel] = {}
-        for name in PROJECTIONS:
-            if run:
-                runner = stack.enter_context(start_runner(env, name, bound_views.get(name)))
-                runners[name] = runner
-                views[name] = cast(ReadModel, runner.view)
-            else:
-                views[name] = build_view(env, name)
-                stack.callback(views[name].datastore.close)
+            hasher = Argon2PasswordHasher()
+            accounts = AccountsApplication(env, password_hasher=hasher)
+            sales = SalesApplication(env)
+            support = SupportApplication(env)
+            billing = BillingApplication(
+                env,
+                gateways=StripeGateways(
+                    api_base=settings.stripe_api_base,
+                    base_url=settings.base_url,
+                    timeout_seconds=settings.stripe_timeout_seconds,
+                    max_network_retries=settings.stripe_max_network_retries,
+                ),
+                secrets=AesGcmSecretBox(settings.encryption_key),
+                override=_stripe_override(settings),
+            )
+            audit = AuditApplication(env)
+            inbox = InboxApplication(env, cipher=FernetCipher(settings.mail.encryption_key))
+            portal = PortalApplication(env)
+            for app in (accounts, sales, support, billing, audit, inbox, portal):
+                stack.callback(app.close)
+            jobs = Jobs(build_broker(settings))
+            # The outbox runner queues send jobs: its view is bound to this process's broker.
+            bound_views: dict[str, type[ReadModel]] = {
+                OutboxProjection.name: bind_outbox(outbox_dispatch(jobs))
+            }
+            run = settings.run_projections if projections is None else projections
+            runners: dict[str, BatchingProjectionRunner[Any]] = {}
+            views: dict[str, ReadModel] = {}
+            for name in PROJECTIONS:
+                if run:
+                    runner = stack.enter_context(start_runner(env, name, bound_views.get(name)))
+                    runners[name] = runner
+                    views[name] = cast(ReadModel, runner.view)
+                else:
+                    views[name] = build_view(env, name)
+                    stack.callback(views[name].datastore.close)
         container = Container(
             settings=settings,
             conninfo=conninfo,

@@ -97,6 +97,10 @@ class Settings:
     session_max_age: int = field(
         default=24 * 3600, metadata={"doc": "Seconds of inactivity before a staff session ends"}
     )
+    template_reload: bool = field(
+        default=False,
+        metadata={"doc": "Re-read changed templates (development; each render checks the files)"},
+    )
 
     @property
     def embedded(self) -> bool:
@@ -175,6 +179,7 @@ def load_settings() -> Settings:
         mail=load_mail_config(data_dir),
         cookie_secure=_env("CRM_COOKIE_SECURE", "1") not in ("0", "false", "non"),
         trust_proxy=_env("CRM_TRUST_PROXY", "0") in ("1", "true", "oui"),
+        template_reload=_env("CRM_TEMPLATE_RELOAD", "0") in ("1", "true", "oui"),
         stripe_secret_key=_env("STRIPE_SECRET_KEY"),
         stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
         stripe_api_base=_env("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),

@@ -72,9 +72,12 @@ def label(value: str | None, kind: str) -> str:
     return LABELS.get(kind, {}).get(value, value)
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+def template_config(*, reload: bool = False) -> TemplateConfig[JinjaTemplateEngine]:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
+        # Compiled templates stay cached; with auto_reload, every render (and every
+        # include) would stat its file to see whether it changed.
+        env.auto_reload = reload
         env.filters.update(money=money, date_fr=date_fr, label=label)
         env.globals.update(LABELS=LABELS)
         env.trim_blocks = True

@@ -90,14 +90,26 @@ def test_a_deal_goes_from_a_new_client_to_won_and_onto_its_timeline(login: Login
     expect(page.locator(".col-gagne .kanban-totals")).to_contain_text("1 opportunité")
     expect(page.locator(".col-gagne .kanban-totals")).to_contain_text("2\u202f400,00\u00a0€")
 
-    # The keyboard/menu way: "Déplacer vers…" on the card, then "Perdu" asks why.
+    # The keyboard way: « Déplacer… » on the card (Enter) brings the board's one move
+    # menu into the card, its choice focused; then "Perdu" asks why.
     other = page.locator(".kanban-card", has_text="Maintenance annuelle")
-    other.get_by_label("Déplacer « Maintenance annuelle » vers…").select_option("proposition")
+    other.get_by_role("link", name="Déplacer « Maintenance annuelle »…").press("Enter")
+    menu = other.get_by_label("Déplacer « Maintenance annuelle » vers…")
+    expect(menu).to_be_focused()
+    expect(page.locator("#move-menu")).to_have_count(1)
+    menu.select_option("proposition")
     other.get_by_role("button", name="Déplacer").click()
     expect(page.locator('.kanban-cards[data-etape="proposition"]')).to_contain_text(
         "Maintenance annuelle"
     )
+    expect(page.locator("#move-menu")).to_be_hidden()  # the board came back re-rendered
     moved = page.locator(".kanban-card", has_text="Maintenance annuelle")
+    moved.get_by_role("link", name="Déplacer « Maintenance annuelle »…").press("Enter")
+    # Escape closes the menu and gives the focus back; the menu opens again.
+    page.keyboard.press("Escape")
+    expect(page.locator("#move-menu")).to_be_hidden()
+    expect(moved.get_by_role("link", name="Déplacer « Maintenance annuelle »…")).to_be_focused()
+    page.keyboard.press("Enter")
     moved.get_by_label("Déplacer « Maintenance annuelle » vers…").select_option("perdu")
     moved.get_by_role("button", name="Déplacer").click()
     reason = page.locator("#move-panel textarea[name=raison]")
@@ -166,7 +178,7 @@ def test_each_role_sees_what_it_may_do(login: Login, server: Server) -> None:
     assert response.status == 403
     expect(commercial.page.get_by_role("heading", name="Accès refusé")).to_be_visible()
     commercial.goto("/opportunites")
-    expect(commercial.page.locator(".card-move").first).to_be_visible()
+    expect(commercial.page.locator(".card-move-open").first).to_be_visible()
 
     automation = login("developpeur_automatisme")
     automation.goto(f"/clients/{client_id}")
@@ -175,7 +187,8 @@ def test_each_role_sees_what_it_may_do(login: Login, server: Server) -> None:
     expect(automation.page.locator("#activite")).to_have_count(0)
     automation.goto("/opportunites")
     expect(automation.page.locator(".kanban-card", has_text="Photos produits")).to_be_visible()
-    expect(automation.page.locator(".card-move")).to_have_count(0)
+    expect(automation.page.locator(".card-move-open")).to_have_count(0)
+    expect(automation.page.locator("#move-menu")).to_have_count(0)
     expect(automation.page.get_by_role("link", name="+ Nouvelle opportunité")).to_have_count(0)
     # Tickets are everyone's work: the developer answers the client.
     automation.goto(f"/tickets/{ticket_id}")

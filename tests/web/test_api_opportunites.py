@@ -266,9 +266,47 @@ def test_the_board_counts_and_totals_each_stage(client_as: ClientAs) -> None:
     )
     assert (board[4]["nombre"], board[4]["total"]) == (1, "1000.00")
     assert board[4]["opportunites"][0]["id"] == won["id"]
+    assert board[0]["curseurSuivant"] is None and board[0]["suite"] is None
     small = api.get("/api/pipeline", params={"parEtape": 1}).json()["colonnes"]
-    assert (small[0]["nombre"], len(small[0]["opportunites"])) == (2, 1)
+    assert (small[0]["nombre"], small[0]["total"], len(small[0]["opportunites"])) == (
+        2,
+        "350.50",
+        1,
+    )
+    # The rest of the column: its `suite`, the list in the same order from the cursor.
+    rest = api.get(small[0]["suite"]).json()
+    assert rest["curseurSuivant"] is None
+    column = [o["id"] for o in small[0]["opportunites"] + rest["items"]]
+    assert column == [o["id"] for o in board[0]["opportunites"]]
+    assert small[4]["curseurSuivant"] is None and small[4]["suite"] is None
     problem(api.get("/api/pipeline", params={"parEtape": 0}), 400)
+
+
+def test_the_board_totals_follow_changes_owners_and_moves(client_as: ClientAs) -> None:
+    """The column totals are kept by the projection: they follow a revised amount, a
+    move, a reopening, and the owner filter counts only that owner's cards."""
+    api = client_as("commercial")
+    client_id = new_client(api)["id"]
+    mine = new_opportunity(api, client_id, montantEstime="100")
+    nobody = new_opportunity(api, client_id, montantEstime="40", ownerId=None)
+    api.patch(f"/api/opportunites/{mine['id']}", json={"montantEstime": "120.25"})
+
+    def column(etape: str, **params: str) -> tuple[int, str]:
+        board = api.get("/api/pipeline", params=params).json()["colonnes"]
+        found = next(c for c in board if c["etapePipeline"] == etape)
+        return found["nombre"], found["total"]
+
+    assert column("prospect") == (2, "160.25")
+    assert column("prospect", ownerId=mine["ownerId"]) == (1, "120.25")
+    api.patch(
+        f"/api/opportunites/{nobody['id']}",
+        json={"etapePipeline": "perdu", "raisonPerte": "Budget"},
+    )
+    assert column("prospect") == (1, "120.25")
+    assert column("perdu") == (1, "40.00")
+    api.patch(f"/api/opportunites/{nobody['id']}", json={"etapePipeline": "qualification"})
+    assert column("perdu") == (0, "0.00")
+    assert column("qualification") == (1, "40.00")
 
 
 def test_another_workspace_s_opportunity_is_not_found(

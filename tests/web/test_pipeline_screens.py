@@ -39,9 +39,32 @@ def test_the_board_shows_every_stage_with_totals_and_only_writers_get_controls(
     assert "2 opportunités" in page.text
     assert "2\u202f300,50\u00a0€" in page.text
     assert ("Déplacer vers…" in page.text) is can_write
+    # One move menu for the board, a « Déplacer… » link per card (to the opportunity
+    # page and its own form without JavaScript).
+    assert page.text.count('id="move-menu"') == (1 if can_write else 0)
+    assert page.text.count('class="card-move-open') == (2 if can_write else 0)
     assert ("+ Nouvelle opportunité" in page.text) is can_write
     assert ('data-can-move="true"' in page.text) is can_write
     assert 'class="payment-badge"' in page.text  # the place the Stripe feature fills
+
+
+def test_a_long_column_shows_its_latest_cards_the_whole_total_and_a_link_to_the_rest(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    client_id = make_client(tenant, "Agence Horizon")
+    for n in range(22):
+        make_opportunity(tenant, client_id, f"Projet {n:02d}", montant_estime=Decimal("100"))
+    page = client_as("commercial").get("/opportunites")
+    prospect = page.text.split('id="col-prospect"')[1].split("</section>")[0]
+    assert prospect.count('class="kanban-card"') == 20
+    # The newest first: the two oldest are behind the link to the table view.
+    assert "Projet 21" in prospect and "Projet 02" in prospect
+    assert "Projet 01" not in prospect and "Projet 00" not in prospect
+    assert "22 opportunités" in prospect
+    assert "2 200,00 €" in prospect
+    assert '<a href="/opportunites/tableau?etape=prospect">Voir les 2 autres</a>' in prospect
+    rest = client_as("commercial").get("/opportunites/tableau?etape=prospect")
+    assert "Projet 00" in rest.text and "Projet 21" in rest.text
 
 
 def test_moving_a_card_from_the_board_returns_the_board_with_new_totals(

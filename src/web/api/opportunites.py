@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import quote
 from uuid import UUID
 
 import msgspec
@@ -126,12 +127,16 @@ class ModificationOpportunite(msgspec.Struct, rename="camel", forbid_unknown_fie
 
 
 class ColonneEtape(msgspec.Struct, rename="camel"):
-    """A column of the board: a stage, its count, its total and its latest cards."""
+    """A column of the board: a stage, the count and total of the whole column, its
+    `parEtape` most recently changed cards; `curseurSuivant` (null when they are all
+    there) gives the next ones from `suite`, the list sorted the same way."""
 
     etape_pipeline: str
     nombre: int
     total: str
     opportunites: list[Opportunite]
+    curseur_suivant: str | None
+    suite: str | None
 
 
 class Tableau(msgspec.Struct, rename="camel"):
@@ -326,6 +331,21 @@ class OpportunitesController(Controller):
         return load_opportunity(container, staff, opportunity_id)
 
 
+BOARD_CARDS = 20
+
+
+def _more_of(column: StageColumn, owner_id: UUID | None) -> str | None:
+    """The list that continues a column: same stage, same order ("maj", newest first),
+    from the column's cursor."""
+    if column.next_cursor is None:
+        return None
+    owner = f"&ownerId={owner_id}" if owner_id else ""
+    return (
+        f"/api/opportunites?etapePipeline={column.etape}&tri=maj&ordre=desc{owner}"
+        f"&cursor={quote(column.next_cursor)}"
+    )
+
+
 class PipelineController(Controller):
     path = "/pipeline"
     tags = ["Opportunités"]  # noqa: RUF012
@@ -343,7 +363,7 @@ class PipelineController(Controller):
         par_etape: Annotated[
             int,
             Parameter(query="parEtape", ge=1, le=200, description="Cartes par étape (1 à 200)"),
-        ] = 50,
+        ] = BOARD_CARDS,
     ) -> Tableau:
         columns: list[StageColumn] = container.pipeline.board(
             staff.workspace_id, per_stage=par_etape, owner_id=owner_id
@@ -357,6 +377,8 @@ class PipelineController(Controller):
                     nombre=column.count,
                     total=f"{column.total:.2f}",
                     opportunites=[by_id[card.id] for card in column.cards],
+                    curseur_suivant=column.next_cursor,
+                    suite=_more_of(column, owner_id),
                 )
                 for column in columns
             ]

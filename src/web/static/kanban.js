@@ -1,7 +1,8 @@
 // The pipeline board: drag a card to another column (SortableJS) to change its stage.
 // The move goes through htmx (CSRF header, toasts, the board re-rendered with its
-// totals); when the server refuses, the card goes back where it was. Without
-// JavaScript, each card's "Déplacer vers…" form does the same.
+// totals); when the server refuses, the card goes back where it was. The keyboard
+// way: each card's « Déplacer… » brings the board's one move menu into the card.
+// Without JavaScript, « Déplacer… » opens the opportunity page and its move form.
 (function () {
   "use strict";
 
@@ -22,6 +23,37 @@
       swap: "outerHTML",
       values: { etapePipeline: evt.to.dataset.etape, depuis: "board" },
     }).then(undo, undo);
+  }
+
+  var opener = null; // the « Déplacer… » link whose card holds the menu
+
+  function closeMenu(focusBack) {
+    var menu = document.getElementById("move-menu");
+    if (menu) {
+      menu.hidden = true;
+      document.getElementById("board").appendChild(menu);
+    }
+    if (focusBack && opener && opener.isConnected) opener.focus();
+    opener = null;
+  }
+
+  function openMenu(link) {
+    var menu = document.getElementById("move-menu");
+    var card = link.closest(".kanban-card");
+    if (!menu || !card) return;
+    var here = card.closest(".kanban-cards").dataset.etape;
+    var select = menu.querySelector("select");
+    menu.action = card.dataset.moveUrl;
+    menu.querySelector("label").textContent = "Déplacer « " + card.dataset.titre + " » vers…";
+    Array.prototype.forEach.call(select.options, function (option) {
+      option.hidden = option.value === here;
+      option.disabled = option.value === "" || option.value === here;
+    });
+    select.value = "";
+    card.appendChild(menu);
+    menu.hidden = false;
+    opener = link;
+    select.focus();
   }
 
   function init() {
@@ -48,10 +80,35 @@
     if (!window.htmx) return;
     htmx.onLoad(function () { init(); });
     document.body.addEventListener("click", function (event) {
+      var move = event.target.closest("#board [data-move]");
+      if (move && document.getElementById("move-menu")) {
+        event.preventDefault();
+        openMenu(move);
+        return;
+      }
+      if (event.target.closest("#move-menu [data-close-menu]")) {
+        event.preventDefault();
+        closeMenu(true);
+        return;
+      }
       var close = event.target.closest("#move-panel [data-close-panel]");
       if (!close) return;
       event.preventDefault();
       document.getElementById("move-panel").innerHTML = "";
+    });
+    document.body.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && event.target.closest("#move-menu")) closeMenu(true);
+    });
+    // The menu posts through htmx like a drag: the board comes back re-rendered.
+    document.body.addEventListener("submit", function (event) {
+      var menu = event.target;
+      if (menu.id !== "move-menu") return;
+      event.preventDefault();
+      htmx.ajax("POST", menu.action, {
+        source: menu,
+        target: "#board",
+        swap: "outerHTML",
+      });
     });
   });
 })();
