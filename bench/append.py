@@ -244,8 +244,15 @@ def run_bare(app: Application[UUID], units: int, offset: int) -> int:
 
 def commands(conninfo: str, units: int, rounds: int) -> dict[str, Any]:
     env = eventsourcing_env(conninfo, encryption_key=new_key_text())
+    # The library's side is the library alone: its own PostgreSQL factory and
+    # recorder (same pool settings, pre-ping included), its JSON transcoder.
     library_env = {
-        key: value for key, value in env.items() if key not in ("TRANSCODER_TOPIC", "MAPPER_TOPIC")
+        **{
+            key: value
+            for key, value in env.items()
+            if key not in ("TRANSCODER_TOPIC", "MAPPER_TOPIC", "CRM_ENCRYPTION_KEY")
+        },
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
     }
     log = EventLog(env)
     apply_migrations(conninfo, load_settings().migrations_dir)

@@ -4,24 +4,125 @@ Named by PERSISTENCE_MODULE (`event_store.factory:CrmPostgresFactory`), so every
 application, runner and read model of the CRM gets it through configuration. It
 hands the msgspec mapper a keyring that shares the factory's connection pool and
 the master key from CRM_ENCRYPTION_KEY (see RGPD.md).
+
+A subject's key is created when its first personal data is encoded, so it is
+written by the recorder in the transaction of the save that carries those
+events: no transaction, round trip or commit (fsync) of its own per new client,
+and no key without its events nor events without their key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, Transcoder
+import psycopg
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    EventStore,
+    IntegrityError,
+    Mapper,
+    Recording,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.popo import POPOFactory
-from eventsourcing.postgres import PostgresFactory
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresProcessRecorder,
+)
+from psycopg import Cursor
+from psycopg.rows import DictRow
 
-from event_store.keyring import MemoryKeyring, SubjectKeyring, parse_master_key
+from event_store.keyring import (
+    TABLE,
+    KeyBatch,
+    MemoryKeyring,
+    SubjectKeyConflictError,
+    SubjectKeyring,
+    parse_master_key,
+)
 from event_store.mapper import MsgspecMapper
 
 ENCRYPTION_KEY = "CRM_ENCRYPTION_KEY"
+# A key conflict is settled by reading the existing key: a second one would need
+# another process to create the same subject's key in between.
+_KEY_ATTEMPTS = 3
+
+
+class _SubjectKeysRecorder(PostgresApplicationRecorder):
+    """Writes the save's new subject keys first, in the save's transaction."""
+
+    keyring: SubjectKeyring | None = None
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        batch: KeyBatch | None = kwargs.get("subject_keys")
+        if batch and self.datastore.enable_db_functions and self.keyring is not None:
+            # The database function path has no hook inside its transaction.
+            with self.datastore.transaction(commit=True) as curs:
+                self.keyring.write_batch(curs, batch)
+            kwargs = {**kwargs, "subject_keys": None}
+        try:
+            return super().insert_events(stored_events, **kwargs)
+        except IntegrityError as error:
+            cause = error.__cause__
+            if isinstance(cause, psycopg.errors.UniqueViolation) and cause.diag.table_name == TABLE:
+                raise SubjectKeyConflictError from error
+            raise
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        batch: KeyBatch | None = kwargs.get("subject_keys")
+        if batch and self.keyring is not None:
+            # Pipelined with the events' INSERT: it costs no round trip.
+            self.keyring.write_batch(curs, batch)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+
+class CrmApplicationRecorder(_SubjectKeysRecorder):
+    pass
+
+
+class CrmProcessRecorder(_SubjectKeysRecorder, PostgresProcessRecorder):
+    pass
+
+
+class CrmEventStore(EventStore[UUID]):
+    """The library's event store, with the keys of new subjects in the same save."""
+
+    def __init__(
+        self, mapper: Mapper[UUID], recorder: AggregateRecorder, keyring: SubjectKeyring
+    ) -> None:
+        super().__init__(mapper, recorder)
+        self.keyring = keyring
+
+    def put(
+        self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        for attempt in range(1, _KEY_ATTEMPTS + 1):
+            with self.keyring.writing() as batch:
+                try:
+                    recordings = super().put(domain_events, subject_keys=batch, **kwargs)
+                except SubjectKeyConflictError:
+                    if attempt == _KEY_ATTEMPTS:
+                        raise
+                    # Nothing was written: read the existing keys, encode again.
+                    self.keyring.settle(batch)
+                    continue
+            self.keyring.remember(batch)
+            return recordings
+        raise AssertionError  # unreachable: the last attempt returns or raises
 
 
 class CrmPostgresFactory(PostgresFactory):
+    application_recorder_class = CrmApplicationRecorder
+    process_recorder_class = CrmProcessRecorder
     _keyring: SubjectKeyring | None = None
 
     def keyring(self) -> SubjectKeyring:
@@ -51,6 +152,30 @@ class CrmPostgresFactory(PostgresFactory):
         if isinstance(mapper, MsgspecMapper):
             mapper.keyring = self.keyring()
         return mapper
+
+    def application_recorder(self) -> Any:
+        recorder = super().application_recorder()
+        if isinstance(recorder, _SubjectKeysRecorder):
+            recorder.keyring = self.keyring()
+        return recorder
+
+    def process_recorder(self) -> Any:
+        recorder = super().process_recorder()
+        if isinstance(recorder, _SubjectKeysRecorder):
+            recorder.keyring = self.keyring()
+        return recorder
+
+    def event_store(
+        self,
+        mapper: Mapper[Any] | None = None,
+        recorder: AggregateRecorder | None = None,
+    ) -> EventStore[Any]:
+        mapper = mapper or self.mapper()
+        recorder = recorder or self.application_recorder()
+        if isinstance(recorder, _SubjectKeysRecorder) and isinstance(mapper, MsgspecMapper):
+            return CrmEventStore(mapper, recorder, self.keyring())
+        # Snapshots, or another mapper: keys are written by the keyring itself.
+        return EventStore(mapper=mapper, recorder=recorder)
 
 
 class CrmPopoFactory(POPOFactory):
