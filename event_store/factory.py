@@ -13,6 +13,8 @@ and no key without its events nor events without their key.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -30,11 +32,12 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import (
+    ConnectionPool,
     PostgresApplicationRecorder,
     PostgresFactory,
     PostgresProcessRecorder,
 )
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 
 from event_store.keyring import (
@@ -48,6 +51,8 @@ from event_store.keyring import (
 from event_store.mapper import MsgspecMapper
 
 ENCRYPTION_KEY = "CRM_ENCRYPTION_KEY"
+PING_WINDOW = "CRM_PING_WINDOW_SECONDS"
+_PING_WINDOW_SECONDS = 0.5
 # A key conflict is settled by reading the existing key: a second one would need
 # another process to create the same subject's key in between.
 _KEY_ATTEMPTS = 3
@@ -120,10 +125,43 @@ class CrmEventStore(EventStore[UUID]):
         raise AssertionError  # unreachable: the last attempt returns or raises
 
 
+class RecentlyUsedCheck:
+    """POSTGRES_PRE_PING, without a ping for a connection checked out moments ago.
+
+    The library's pre-ping costs a round trip on every checkout: a command that
+    loads two aggregates and saves pays three. A connection checked out less than
+    `window` seconds ago was alive then; pinging it again proves little (HikariCP
+    skips its check the same way, 500 ms by default). A connection that died in
+    that window fails its statement, and the library's recorders and the keyring
+    retry on another connection, as after a failed ping.
+    """
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._last: weakref.WeakKeyDictionary[Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self, conn: Connection[Any]) -> None:
+        now = time.monotonic()
+        last = self._last.get(conn)
+        self._last[conn] = now
+        if last is None or now - last > self.window or not conn.autocommit:
+            ConnectionPool.check_connection(conn)
+
+
 class CrmPostgresFactory(PostgresFactory):
     application_recorder_class = CrmApplicationRecorder
     process_recorder_class = CrmProcessRecorder
     _keyring: SubjectKeyring | None = None
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        # The pool takes its check at construction only (a private attribute since).
+        if self.datastore.pre_ping and getattr(pool, "_check", None) is not None:
+            window = float(self.env.get(PING_WINDOW, "") or _PING_WINDOW_SECONDS)
+            pool._check = RecentlyUsedCheck(window)
 
     def keyring(self) -> SubjectKeyring:
         if self._keyring is None:

@@ -20,7 +20,9 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -37,6 +39,9 @@ _NONCE = 12
 CACHE_SECONDS = float(os.environ.get("CRM_KEY_CACHE_SECONDS", "30"))
 _CACHE_LIMIT = 200_000
 _READ_AHEAD = 2_000
+# As the library's recorders: a connection that died (server restarted) fails its
+# statement and is dropped by the pool; the next attempt takes another one.
+_retry = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
 
 class KeyringError(Exception):
@@ -185,6 +190,7 @@ class SubjectKeyring:
         ).format(self._table)
 
     # --- schema -------------------------------------------------------------------
+    @_retry
     def create_table(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
@@ -224,6 +230,7 @@ class SubjectKeyring:
             raise KeyringError(msg) from error
         return AESGCM(raw)
 
+    @_retry
     def for_reading(self, subject: UUID) -> AESGCM | None:
         """The subject's key, or None when it was erased (or never existed)."""
         hit, key = self._cache.get(subject)
@@ -257,6 +264,7 @@ class SubjectKeyring:
         nonce = os.urandom(_NONCE)
         return nonce + self._master_key().encrypt(nonce, raw, subject.bytes)
 
+    @_retry
     def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM:
         """The subject's key, created on its first personal data; refused once erased.
 
@@ -300,6 +308,7 @@ class SubjectKeyring:
         self._cache.put(subject, key)
         return key
 
+    @_retry
     def adopt(self, subject: UUID, owner: UUID) -> None:
         """Give an ownerless key an owner (erasing the owner then erases it).
 
@@ -362,6 +371,7 @@ class SubjectKeyring:
         for subject, (_, _, key) in batch.keys.items():
             self._cache.put(subject, key)
 
+    @_retry
     def settle(self, batch: KeyBatch) -> None:
         """After a key conflict: cache the keys the table already holds.
 
@@ -383,6 +393,7 @@ class SubjectKeyring:
             subject = row["subject_id"]
             self._cache.put(subject, self._unwrap(subject, bytes(row["wrapped_key"])))
 
+    @_retry
     def erase(self, subject: UUID) -> int:
         """Destroy the subject's key and the keys it owns; returns how many were destroyed.
 
@@ -408,6 +419,7 @@ class SubjectKeyring:
         self._cache.forget(erased)
         return len(erased)
 
+    @_retry
     def is_erased(self, subject: UUID) -> bool:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
