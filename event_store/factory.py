@@ -25,7 +25,9 @@ from eventsourcing.persistence import (
     AggregateRecorder,
     EventStore,
     IntegrityError,
+    InterfaceError,
     Mapper,
+    OperationalError,
     Recording,
     StoredEvent,
     Transcoder,
@@ -34,11 +36,14 @@ from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import (
     ConnectionPool,
     PostgresApplicationRecorder,
+    PostgresDatastore,
     PostgresFactory,
     PostgresProcessRecorder,
 )
+from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
 
 from event_store.keyring import (
     TABLE,
@@ -58,8 +63,107 @@ _PING_WINDOW_SECONDS = 0.5
 _KEY_ATTEMPTS = 3
 
 
-class _SubjectKeysRecorder(PostgresApplicationRecorder):
-    """Writes the save's new subject keys first, in the save's transaction."""
+def _key_conflict(error: IntegrityError) -> bool:
+    """The save's new subject key already exists in the table."""
+    cause = error.__cause__
+    return isinstance(cause, psycopg.errors.UniqueViolation) and cause.diag.table_name == TABLE
+
+
+class CrmApplicationRecorder(PostgresApplicationRecorder):
+    """The library's recorder, saving in one statement: one round trip per save.
+
+    The library's save is a pipeline (BEGIN; SET LOCAL lock_timeout; LOCK TABLE;
+    NOTIFY; INSERT ... RETURNING; sync; COMMIT; sync): two round trips and a
+    good deal of Python per save. A PL/pgSQL function created beside the table
+    does the same in the implicit transaction of one autocommit call, after
+    writing the save's new subject keys and key adoptions (event_store.keyring):
+    same lock (notification ids commit in order), same channel, same errors
+    (a duplicate event or key is a UniqueViolation, so an IntegrityError).
+    """
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        function = f"{events_table_name}_insert"
+        self.check_identifier_length(function)
+        names = {
+            "schema": Identifier(datastore.schema),
+            "table": Identifier(events_table_name),
+            "function": Identifier(function),
+            "event": Identifier(self.stored_event_type_name),
+            "keys": Identifier(TABLE),
+            "channel": Identifier(self.channel_name),
+        }
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}("
+                " events {schema}.{event}[], key_subjects uuid[], key_owners uuid[],"
+                " key_wrapped bytea[], adopt_subjects uuid[], adopt_owners uuid[])"
+                " RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN"
+                "  IF cardinality(key_subjects) > 0 THEN"
+                # No ON CONFLICT: an existing key must abort the save (see keyring.settle).
+                "    INSERT INTO {schema}.{keys} (subject_id, owner_id, wrapped_key)"
+                "    SELECT * FROM unnest(key_subjects, key_owners, key_wrapped);"
+                "  END IF;"
+                "  IF cardinality(adopt_subjects) > 0 THEN"
+                "    UPDATE {schema}.{keys} AS k SET owner_id = a.owner_id"
+                "    FROM unnest(adopt_subjects, adopt_owners) AS a(subject_id, owner_id)"
+                "    WHERE k.subject_id = a.subject_id AND k.owner_id IS NULL;"
+                "  END IF;"
+                "  SET LOCAL lock_timeout = '{lock_timeout}s';"
+                "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+                "  NOTIFY {channel};"
+                "  RETURN QUERY INSERT INTO {schema}.{table}"
+                "    (originator_id, originator_version, topic, state)"
+                "    SELECT originator_id, originator_version, topic, state FROM unnest(events)"
+                "    RETURNING notification_id;"
+                " END $BODY$"
+            ).format(lock_timeout=datastore.lock_timeout, **names)
+        )
+        # Rendered once: psycopg would render a composed query on every call.
+        self._call_insert = (
+            SQL(
+                "SELECT * FROM {schema}.{function}(%s::{schema}.{event}[], %s::uuid[],"
+                " %s::uuid[], %s::bytea[], %s::uuid[], %s::uuid[]) AS notification_id"
+            )
+            .format(**names)
+            .as_bytes()
+        )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _call(self, stored_events: Sequence[StoredEvent], batch: KeyBatch) -> list[int]:
+        events = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        keys = list(batch.keys)
+        adoptions = list(batch.adoptions)
+        params = (
+            events,
+            keys,
+            [batch.keys[s][0] for s in keys],
+            [batch.keys[s][1] for s in keys],
+            adoptions,
+            [batch.adoptions[s] for s in adoptions],
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._call_insert, params, prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return None
+        try:
+            return self._call(stored_events, kwargs.get("subject_keys") or KeyBatch())
+        except IntegrityError as error:
+            if _key_conflict(error):
+                raise SubjectKeyConflictError from error
+            raise
+
+
+class CrmProcessRecorder(PostgresProcessRecorder):
+    """The library's process recorder (tracking), with the save's new subject keys."""
 
     keyring: SubjectKeyring | None = None
 
@@ -68,15 +172,14 @@ class _SubjectKeysRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         batch: KeyBatch | None = kwargs.get("subject_keys")
         if batch and self.datastore.enable_db_functions and self.keyring is not None:
-            # The database function path has no hook inside its transaction.
+            # The library's database function path has no hook inside its transaction.
             with self.datastore.transaction(commit=True) as curs:
                 self.keyring.write_batch(curs, batch)
             kwargs = {**kwargs, "subject_keys": None}
         try:
             return super().insert_events(stored_events, **kwargs)
         except IntegrityError as error:
-            cause = error.__cause__
-            if isinstance(cause, psycopg.errors.UniqueViolation) and cause.diag.table_name == TABLE:
+            if _key_conflict(error):
                 raise SubjectKeyConflictError from error
             raise
 
@@ -85,17 +188,9 @@ class _SubjectKeysRecorder(PostgresApplicationRecorder):
     ) -> None:
         batch: KeyBatch | None = kwargs.get("subject_keys")
         if batch and self.keyring is not None:
-            # Pipelined with the events' INSERT: it costs no round trip.
+            # Pipelined with the tracking and the events' INSERT: no round trip.
             self.keyring.write_batch(curs, batch)
         super()._insert_events(curs, stored_events, **kwargs)
-
-
-class CrmApplicationRecorder(_SubjectKeysRecorder):
-    pass
-
-
-class CrmProcessRecorder(_SubjectKeysRecorder, PostgresProcessRecorder):
-    pass
 
 
 class CrmEventStore(EventStore[UUID]):
@@ -138,9 +233,7 @@ class RecentlyUsedCheck:
 
     def __init__(self, window: float) -> None:
         self.window = window
-        self._last: weakref.WeakKeyDictionary[Connection[Any], float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._last: weakref.WeakKeyDictionary[Connection[Any], float] = weakref.WeakKeyDictionary()
 
     def __call__(self, conn: Connection[Any]) -> None:
         now = time.monotonic()
@@ -191,15 +284,9 @@ class CrmPostgresFactory(PostgresFactory):
             mapper.keyring = self.keyring()
         return mapper
 
-    def application_recorder(self) -> Any:
-        recorder = super().application_recorder()
-        if isinstance(recorder, _SubjectKeysRecorder):
-            recorder.keyring = self.keyring()
-        return recorder
-
     def process_recorder(self) -> Any:
         recorder = super().process_recorder()
-        if isinstance(recorder, _SubjectKeysRecorder):
+        if isinstance(recorder, CrmProcessRecorder):
             recorder.keyring = self.keyring()
         return recorder
 
@@ -210,7 +297,8 @@ class CrmPostgresFactory(PostgresFactory):
     ) -> EventStore[Any]:
         mapper = mapper or self.mapper()
         recorder = recorder or self.application_recorder()
-        if isinstance(recorder, _SubjectKeysRecorder) and isinstance(mapper, MsgspecMapper):
+        keyed = isinstance(recorder, CrmApplicationRecorder | CrmProcessRecorder)
+        if keyed and isinstance(mapper, MsgspecMapper):
             return CrmEventStore(mapper, recorder, self.keyring())
         # Snapshots, or another mapper: keys are written by the keyring itself.
         return EventStore(mapper=mapper, recorder=recorder)
