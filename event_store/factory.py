@@ -61,6 +61,7 @@ _PING_WINDOW_SECONDS = 0.5
 # A key conflict is settled by reading the existing key: a second one would need
 # another process to create the same subject's key in between.
 _KEY_ATTEMPTS = 3
+_CREATE_LOCK_ID = 7_318_006  # advisory lock around the recorder's CREATE statements
 
 
 def _key_conflict(error: IntegrityError) -> bool:
@@ -128,6 +129,13 @@ class CrmApplicationRecorder(PostgresApplicationRecorder):
             .format(**names)
             .as_bytes()
         )
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        # Workers starting together would replace the functions concurrently ("tuple
+        # concurrently updated"): one at a time. Not the migrations' lock, which a
+        # process may hold on another connection while its event log is created.
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK_ID,))
+        super()._create_table(curs)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _call(self, stored_events: Sequence[StoredEvent], batch: KeyBatch) -> list[int]:

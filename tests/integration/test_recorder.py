@@ -3,6 +3,7 @@ when used moments ago, a dead connection retried."""
 
 from __future__ import annotations
 
+import threading
 from uuid import UUID
 
 import psycopg
@@ -85,3 +86,26 @@ def test_a_command_on_a_dead_connection_is_retried_on_a_new_one(
         assert client_id in container.sales.repository
     finally:
         sales.close()
+
+
+def test_workers_starting_together_create_the_recorder_without_error(
+    container: Container,
+) -> None:
+    # Every application replaces its recorder's functions at start; web workers
+    # start together. Unserialized, PostgreSQL fails some with "tuple concurrently
+    # updated".
+    errors: list[Exception] = []
+
+    def start() -> None:
+        try:
+            SalesApplication(container.env).close()
+        except Exception as error:  # noqa: BLE001  (collected for the assertion)
+            errors.append(error)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
