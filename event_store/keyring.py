@@ -14,11 +14,17 @@ import base64
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from crm_core.errors import PersonalDataErasedError
@@ -33,6 +39,9 @@ _NONCE = 12
 CACHE_SECONDS = float(os.environ.get("CRM_KEY_CACHE_SECONDS", "30"))
 _CACHE_LIMIT = 200_000
 _READ_AHEAD = 2_000
+# As the library's recorders: a connection that died (server restarted) fails its
+# statement and is dropped by the pool; the next attempt takes another one.
+_retry = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
 
 class KeyringError(Exception):
@@ -79,6 +88,29 @@ class _Cache:
         with self.lock:
             for subject in subjects:
                 self.entries[subject] = (None, time.monotonic() + CACHE_SECONDS)
+
+
+class KeyBatch:
+    """The keys created and handed over while one save's events are encoded.
+
+    The recorder writes them in the save's own transaction (see
+    event_store.factory): a new client costs no round trip and no commit of its
+    own, and a key exists exactly when the events it encrypts do.
+    """
+
+    def __init__(self) -> None:
+        #: subject -> (owner, wrapped key, key)
+        self.keys: dict[UUID, tuple[UUID | None, bytes, AESGCM]] = {}
+        #: subject -> owner, for `adopt`
+        self.adoptions: dict[UUID, UUID] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.adoptions)
+
+
+class SubjectKeyConflictError(Exception):
+    """A key created for a save already exists in the table (another process, an
+    expired cache, an erased subject): the save is rolled back and encoded again."""
 
 
 _caches: dict[tuple[Any, ...], _Cache] = {}
@@ -144,8 +176,21 @@ class SubjectKeyring:
             # process is seen at once by the others (the projection runners).
             self._cache = _caches.setdefault((database, datastore.schema), _Cache())
         self._table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(TABLE))
+        # The batch of the save being encoded by this thread, if any: the mapper is
+        # called with an event only, so the batch travels beside it.
+        self._local = threading.local()
+        self._insert_keys = SQL(
+            "INSERT INTO {0} (subject_id, owner_id, wrapped_key)"
+            " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bytea[])"
+        ).format(self._table)
+        self._adopt_keys = SQL(
+            "UPDATE {0} AS k SET owner_id = a.owner_id"
+            " FROM unnest(%s::uuid[], %s::uuid[]) AS a(subject_id, owner_id)"
+            " WHERE k.subject_id = a.subject_id AND k.owner_id IS NULL"
+        ).format(self._table)
 
     # --- schema -------------------------------------------------------------------
+    @_retry
     def create_table(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
@@ -185,6 +230,7 @@ class SubjectKeyring:
             raise KeyringError(msg) from error
         return AESGCM(raw)
 
+    @_retry
     def for_reading(self, subject: UUID) -> AESGCM | None:
         """The subject's key, or None when it was erased (or never existed)."""
         hit, key = self._cache.get(subject)
@@ -214,14 +260,31 @@ class SubjectKeyring:
             self._cache.put(subject, None)
         return found
 
+    def _wrap(self, subject: UUID, raw: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._master_key().encrypt(nonce, raw, subject.bytes)
+
+    @_retry
     def for_writing(self, subject: UUID, owner: UUID | None = None) -> AESGCM:
-        """The subject's key, created on its first personal data; refused once erased."""
+        """The subject's key, created on its first personal data; refused once erased.
+
+        Inside `writing()` (a save), a new key joins the save's batch and is written
+        in the save's transaction. Outside, it is written at once, in a transaction
+        of its own.
+        """
         hit, key = self._cache.get(subject)
         if hit and key is not None:
             return key
-        raw = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(_NONCE)
-        wrapped = nonce + self._master_key().encrypt(nonce, raw, subject.bytes)
+        batch: KeyBatch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            pending = batch.keys.get(subject)
+            if pending is not None:
+                return pending[2]
+            raw = AESGCM.generate_key(bit_length=256)
+            key = AESGCM(raw)
+            batch.keys[subject] = (owner, self._wrap(subject, raw), key)
+            return key
+        wrapped = self._wrap(subject, AESGCM.generate_key(bit_length=256))
         with self.datastore.transaction(commit=True) as curs:
             # Two processes creating the same subject's key: the first one wins and
             # both read it back.
@@ -245,12 +308,18 @@ class SubjectKeyring:
         self._cache.put(subject, key)
         return key
 
+    @_retry
     def adopt(self, subject: UUID, owner: UUID) -> None:
         """Give an ownerless key an owner (erasing the owner then erases it).
 
         An email « À trier » is written with a key of its own and no owner; once
         attached to a client, the client owns it. A key that has an owner keeps it.
+        Inside `writing()`, done in the save's transaction, with the event.
         """
+        batch: KeyBatch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.adoptions[subject] = owner
+            return
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
                 SQL(
@@ -259,6 +328,72 @@ class SubjectKeyring:
                 (owner, subject),
             )
 
+    # --- keys written with a save's events -------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[KeyBatch]:
+        """Collect the keys the mapper creates in this block, for the recorder."""
+        batch = KeyBatch()
+        previous = getattr(self._local, "batch", None)
+        self._local.batch = batch
+        try:
+            yield batch
+        finally:
+            self._local.batch = previous
+
+    def write_batch(self, curs: Cursor[DictRow], batch: KeyBatch) -> None:
+        """In the save's transaction, before its events: no round trip of its own.
+
+        A plain INSERT, no ON CONFLICT: a key that already exists must not be
+        silently kept while the events carry data encrypted with another one, so
+        the conflict aborts the save (SubjectKeyConflictError, see `settle`).
+        """
+        if batch.keys:
+            subjects = list(batch.keys)
+            curs.execute(
+                self._insert_keys,
+                (
+                    subjects,
+                    [batch.keys[s][0] for s in subjects],
+                    [batch.keys[s][1] for s in subjects],
+                ),
+                prepare=True,
+            )
+        if batch.adoptions:
+            subjects = list(batch.adoptions)
+            curs.execute(
+                self._adopt_keys,
+                (subjects, [batch.adoptions[s] for s in subjects]),
+                prepare=True,
+            )
+
+    def remember(self, batch: KeyBatch) -> None:
+        """The save committed: its new keys are this process's keys from now on."""
+        for subject, (_, _, key) in batch.keys.items():
+            self._cache.put(subject, key)
+
+    @_retry
+    def settle(self, batch: KeyBatch) -> None:
+        """After a key conflict: cache the keys the table already holds.
+
+        The save is then encoded again with them. An erased subject refuses the
+        write, as it would have without the batch.
+        """
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT subject_id, wrapped_key FROM {0} WHERE subject_id = ANY(%s)").format(
+                    self._table
+                ),
+                (list(batch.keys),),
+            )
+            rows = curs.fetchall()
+        for row in rows:
+            if row["wrapped_key"] is None:
+                self._cache.put(row["subject_id"], None)
+                raise ErasedSubjectError
+            subject = row["subject_id"]
+            self._cache.put(subject, self._unwrap(subject, bytes(row["wrapped_key"])))
+
+    @_retry
     def erase(self, subject: UUID) -> int:
         """Destroy the subject's key and the keys it owns; returns how many were destroyed.
 
@@ -284,6 +419,7 @@ class SubjectKeyring:
         self._cache.forget(erased)
         return len(erased)
 
+    @_retry
     def is_erased(self, subject: UUID) -> bool:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(

@@ -56,10 +56,11 @@ def eventsourcing_env(conninfo: str, *, encryption_key: str, pool_size: int = 4)
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
         "POSTGRES_CONN_MAX_AGE": "600",
-        # Ping a pooled connection before use. It costs a round trip per read and per
-        # save (about a quarter of a command in bench/append.py), but a command must
-        # not fail because the server restarted: the library's recorders retry reads,
-        # yet the personal-data keyring and a save on a dead connection do not.
+        # Ping a pooled connection before use, unless it was checked out less than
+        # CRM_PING_WINDOW_SECONDS (0.5) ago (event_store.factory.RecentlyUsedCheck):
+        # a command must not fail because the server restarted. A connection that
+        # died inside the window fails its statement; the recorders and the keyring
+        # then retry on another one.
         "POSTGRES_PRE_PING": "y",
         # Configuration is how the storage plumbing is reached (never an import).
         "TRANSCODER_TOPIC": "event_store.transcoder:MsgspecTranscoder",

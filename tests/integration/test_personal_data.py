@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import psycopg
 import pytest
 
+from crm_core.errors import DuplicateError
+from crm_core.ids import client_id_for
 from crm_core.personal import ERASED
 from crm_core.sales.domainmodel import Client
 from crm_core.support.domainmodel import Ticket
 from crm_core.values import Address
-from event_store.keyring import ErasedSubjectError
+from event_store.keyring import ErasedSubjectError, SubjectKeyring, parse_master_key
 from web.container import Container
 
 
@@ -106,3 +110,63 @@ def test_no_personal_data_is_written_for_an_erased_subject(
     _keyring(container).erase(client_id)
     with pytest.raises(ErasedSubjectError):
         container.sales.add_contact(workspace, client_id, nom="Nouveau contact")
+
+
+def _another_process(container: Container) -> SubjectKeyring:
+    """The keys table seen through a cache of its own, as another process sees it."""
+    return SubjectKeyring(
+        container.sales.factory.datastore,  # type: ignore[attr-defined]
+        parse_master_key(container.env["CRM_ENCRYPTION_KEY"]),
+        "another process",
+    )
+
+
+def test_a_new_subject_key_is_written_in_the_transaction_of_its_events(
+    container: Container, workspace: UUID
+) -> None:
+    client_id = _client(container, workspace, "b1")
+
+    with psycopg.connect(container.conninfo) as conn:
+        key_xmin = conn.execute(
+            "SELECT xmin::text FROM crm_subject_keys WHERE subject_id = %s", (client_id,)
+        ).fetchone()
+        event_xmins = conn.execute(
+            "SELECT DISTINCT xmin::text FROM crm_events WHERE originator_id = %s", (client_id,)
+        ).fetchall()
+    assert key_xmin is not None
+    assert event_xmins == [key_xmin]
+
+
+def test_a_key_created_elsewhere_is_used_not_replaced(
+    container: Container, workspace: UUID
+) -> None:
+    email = "lucienne.b2@exemple.fr"
+    client_id = client_id_for(workspace, email)
+    # Another process created this subject's key, unknown to this process's cache:
+    # the save's own new key conflicts, the save is encoded again with that one.
+    elsewhere = _another_process(container).for_writing(client_id)
+
+    assert _client(container, workspace, "b2") == client_id
+
+    with psycopg.connect(container.conninfo) as conn:
+        row = conn.execute(
+            "SELECT state FROM crm_events WHERE originator_id = %s", (client_id,)
+        ).fetchone()
+    assert row is not None
+    sealed = msgspec.json.decode(bytes(row[0]))["nom"]
+    raw = base64.urlsafe_b64decode(sealed.removeprefix("enc:v1:"))
+    assert elsewhere.decrypt(raw[:12], raw[12:], client_id.bytes + b"nom") == (
+        b"Lucienne Brossard-b2"
+    )
+    assert container.sales.repository.get(client_id).nom == "Lucienne Brossard-b2"
+    with pytest.raises(DuplicateError):
+        _client(container, workspace, "b2")
+
+
+def test_a_subject_erased_elsewhere_gets_no_new_key(container: Container, workspace: UUID) -> None:
+    client_id = client_id_for(workspace, "lucienne.b3@exemple.fr")
+    _another_process(container).erase(client_id)
+
+    with pytest.raises(ErasedSubjectError):
+        _client(container, workspace, "b3")
+    assert client_id not in container.sales.repository
