@@ -213,10 +213,14 @@ def running_container(
         env = eventsourcing_env(
             conninfo, encryption_key=settings.encryption_key, pool_size=settings.pool_size
         )
-        with schema_lock(conninfo) as schema:
-            event_log = EventLog(env)  # creates the events table before the migrations
-            stack.callback(event_log.close)
-            apply_migrations_locked(schema, settings.migrations_dir)
+        # Every constructor below creates its tables (`IF NOT EXISTS`): under the schema
+        # lock until the last view is built, so that workers starting together do not
+        # fail with "tuple concurrently updated".
+        creating = stack.enter_context(ExitStack())
+        schema = creating.enter_context(schema_lock(conninfo))
+        event_log = EventLog(env)  # creates the events table before the migrations
+        stack.callback(event_log.close)
+        apply_migrations_locked(schema, settings.migrations_dir)
         hasher = Argon2PasswordHasher()
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
@@ -253,6 +257,7 @@ def running_container(
             else:
                 views[name] = build_view(env, name)
                 stack.callback(views[name].datastore.close)
+        creating.close()
         container = Container(
             settings=settings,
             conninfo=conninfo,
