@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 holder["container"] = stack.enter_context(running_container(chosen))
             app.state.container = holder["container"]
             # The portal's own pool: its page is read on the event loop, one query a load.
-            portal_reads = PortalReads.for_container(holder["container"], max_connections=6)
+            portal_reads = PortalReads.for_container(holder["container"], max_connections=12)
             app.state.portal_reads = portal_reads
             try:
                 yield

@@ -15,7 +15,6 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 from psycopg import OperationalError
-from psycopg.sql import Composed
 
 from projections.portal import PAGE_READ_MODELS, PageQueries, page_queries
 from web.auth.store import LazyPool
@@ -26,7 +25,7 @@ CACHED_PAGES = 2048
 
 
 class Rendered(NamedTuple):
-    positions: list[int]
+    positions: str
     document: str
     body: bytes
 
@@ -74,7 +73,7 @@ class PortalReads:
         self,
         cache: RenderedPages,
         key: Hashable,
-        query: Composed,
+        query: bytes,
         params: Sequence[Any],
         render: Callable[[str], bytes | None],
     ) -> bytes | None:
@@ -100,7 +99,7 @@ class PortalReads:
         cache.put(key, Rendered(positions, document, body))
         return body
 
-    async def _fetch(self, query: Composed, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    async def _fetch(self, query: bytes, params: Sequence[Any]) -> tuple[Any, ...] | None:
         try:
             return await self._fetch_once(query, params)
         except OperationalError:
@@ -108,7 +107,7 @@ class PortalReads:
             # when it fails; one more try gets a fresh one.
             return await self._fetch_once(query, params)
 
-    async def _fetch_once(self, query: Composed, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    async def _fetch_once(self, query: bytes, params: Sequence[Any]) -> tuple[Any, ...] | None:
         async with self.pool.connection() as conn:
             cursor = await conn.execute(query, params, prepare=True)
             row: tuple[Any, ...] | None = await cursor.fetchone()
