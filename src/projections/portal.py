@@ -230,12 +230,6 @@ class PortalView(ReadModel):
         row = self.fetch_one(PAGE_BY_SESSION, (client_id, workspace_id, hash_prefix))
         return str(row["page"]) if row else None
 
-    def current_hash(self, client_id: UUID) -> str | None:
-        row = self.fetch_one(
-            "SELECT token_hash FROM rm_portal_access WHERE client_id = %s", (client_id,)
-        )
-        return row["token_hash"] if row else None
-
     def link_issued_at(self, workspace_id: UUID, client_id: UUID) -> datetime | None:
         row = self.fetch_one(
             "SELECT issued_at FROM rm_portal_access WHERE workspace_id = %s AND client_id = %s"

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 from crm_core.context import acting_as, user_actor
 from tests.support.fake_stripe import FakeStripe, event_payload, sign
 from tests.web.conftest import BASE_URL, Tenant
+from web.portal.reads import Rendered, RenderedPages
 
 ClientAs = Callable[[str | None], TestClient[Litestar]]
 
@@ -384,9 +385,17 @@ def test_a_revoked_link_stops_a_kept_page_at_once(tenant: Tenant, client_as: Cli
     old = _link(client_as, client_id)
     browser, api = _enter(tenant, old), tenant.client(None)
     assert browser.get("/portail").status_code == 200
-    assert browser.get("/portail").status_code == 200  # now kept
     assert api.get(f"/api/portail/{old}").status_code == 200
-    assert api.get(f"/api/portail/{old}").status_code == 200
+    kept_page, kept_json = browser.get("/portail"), api.get(f"/api/portail/{old}")
+    for kept in (kept_page, kept_json):  # a kept page keeps its headers
+        assert kept.status_code == 200
+        assert kept.headers["cache-control"] == "no-store"
+        assert kept.headers["referrer-policy"] == "no-referrer"
+        assert kept.headers["x-robots-tag"].startswith("noindex")
+        assert "default-src 'none'" in kept.headers["content-security-policy"]
+        assert "set-cookie" not in kept.headers
+    assert kept_page.headers["content-type"] == "text/html; charset=utf-8"
+    assert kept_json.headers["content-type"] == "application/json"
     new = _link(client_as, client_id)  # regenerated: answered once the read model has it
     assert browser.get("/portail").status_code == 404
     assert api.get(f"/api/portail/{old}").status_code == 404
@@ -398,3 +407,14 @@ def test_a_revoked_link_stops_a_kept_page_at_once(tenant: Tenant, client_as: Cli
     tenant.container.wait(receipt.position, "clients")
     assert fresh.get("/portail").status_code == 404  # an archived client's page is gone too
     assert api.get(f"/api/portail/{new}").status_code == 404
+
+
+def test_kept_pages_are_bounded_and_least_recently_used_go_first() -> None:
+    pages = RenderedPages(size=2)
+    pages.put("a", Rendered("1,1", "{}", b"A"))
+    pages.put("b", Rendered("1,1", "{}", b"B"))
+    assert pages.get("a") is not None  # "a" used: "b" is now the oldest
+    pages.put("c", Rendered("1,1", "{}", b"C"))
+    assert len(pages) == 2 and pages.get("b") is None
+    pages.drop("a")
+    assert pages.get("a") is None and pages.get("c") == Rendered("1,1", "{}", b"C")
