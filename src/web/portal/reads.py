@@ -38,7 +38,10 @@ class RenderedPages:
         self._entries: OrderedDict[Hashable, Rendered] = OrderedDict()
 
     def get(self, key: Hashable) -> Rendered | None:
-        return self._entries.get(key)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
 
     def put(self, key: Hashable, entry: Rendered) -> None:
         self._entries[key] = entry
