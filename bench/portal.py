@@ -1,6 +1,6 @@
 """Portal benchmark: the client's portal page under 50 concurrent connections.
 
-    uv run python bench/portal.py [--quick] [--clients 10000] [--seconds 15] [--rounds 3]
+    uv run python bench/portal.py [--quick] [--clients 10000] [--seconds 15] [--rounds 5]
                                   [--workers 2]
 
 Builds a fresh database with one workspace, 10,000 clients and 200,000 events (each
@@ -19,8 +19,9 @@ with wrk (a C load generator, bench/_common.py `wrk_load`), in the same run:
 - `portail JSON (token), 10,000 clients`: `GET /api/portail/{token}` (the token
   hashed and looked up on each request; the same worst case).
 
-The routes take turns in `--rounds` rounds (`--seconds` per route in all), so that
-the load of other processes on a shared machine falls on each alike: requests per
+The routes take turns in `--rounds` rounds (`--seconds` per route in all, each round
+starting one route further), so that the load of other processes on a shared
+machine falls on each alike: requests per
 second over all rounds, latencies of the median round (and the worst round's p95).
 Every route is also measured on one connection (the cost of a request without
 queueing). Targets: the page's p95 ≤ 30 ms and ≥ half the requests per second of
@@ -184,9 +185,12 @@ def run_load(
         measure(file, concurrency, 2)
     # Rounds, the routes taking turns: load from other processes on the shared machine
     # comes and goes, and must fall on the reference and on the page alike.
+    # Each round starts one route further, so none always follows the same one.
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in routes}
-    for _ in range(rounds):
-        for name, file in routes.items():
+    order = list(routes.items())
+    for round_number in range(rounds):
+        shift = round_number % len(order)
+        for name, file in order[shift:] + order[:shift]:
             runs[name].append(measure(file, concurrency, seconds / rounds))
     results = {name: combined(measured) for name, measured in runs.items()}
     reference = results["ping (reference)"]
@@ -221,7 +225,7 @@ def main() -> None:
     parser = arguments_parser(__doc__ or "")
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=15.0, help="Per route, all rounds.")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
