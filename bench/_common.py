@@ -45,6 +45,10 @@ os.environ.setdefault(
     "CRM_ENCRYPTION_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 )
 
+# The signing key of the app `app_server` starts: a bench that signs a cookie (the
+# portal's session) for many clients at once needs the same one.
+APP_SECRET_KEY = "bench-" + "k" * 48
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -212,7 +216,7 @@ def app_server(conninfo: str, data_dir: Path, redis_url: str, *, workers: int = 
         "CRM_RUN_PROJECTIONS": "0",
         "CRM_COOKIE_SECURE": "0",
         "CRM_DATA_DIR": str(data_dir),
-        "CRM_SECRET_KEY": "bench-" + "k" * 48,
+        "CRM_SECRET_KEY": APP_SECRET_KEY,
         "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}",
     }
     command = [
@@ -251,6 +255,7 @@ def app_server(conninfo: str, data_dir: Path, redis_url: str, *, workers: int = 
 
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "report.lua"
+WRK_PATHS_SCRIPT = Path(__file__).resolve().parent / "wrk" / "paths.lua"
 
 
 def wrk_load(
@@ -260,8 +265,12 @@ def wrk_load(
     seconds: float,
     headers: dict[str, str] | None = None,
     threads: int = 1,
+    paths_file: Path | None = None,
 ) -> dict[str, Any]:
     """Closed-loop load from wrk (Debian's `wrk`), a C client on its own process.
+
+    With `paths_file` (lines of "path<TAB>cookie"), each request takes the next line
+    on `url`'s host (bench/wrk/paths.lua): many clients in one run, not one.
 
     The Python clients the first benches used (httpx) spent more CPU than the server
     they measured on this 2-core machine: on /api/ping they gave p95 ~100 ms where wrk
@@ -282,11 +291,13 @@ def wrk_load(
         "--timeout",
         "30s",
         "-s",
-        str(WRK_SCRIPT),
+        str(WRK_PATHS_SCRIPT if paths_file else WRK_SCRIPT),
     ]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)
+    if paths_file is not None:
+        command += ["--", str(paths_file)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(row for row in output.splitlines() if row.startswith("WRK_JSON "))
     raw = json.loads(line.removeprefix("WRK_JSON "))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from decimal import Decimal
+from typing import Any, ClassVar, LiteralString
 from uuid import UUID
 
 import msgspec
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
+from psycopg.sql import SQL, Identifier, Literal
 
+from crm_core.application import LOG_NAME
 from crm_core.portal.domainmodel import PortalAccess, PortalVisit
 from projections.readmodel import ReadModel, topics_of
 
@@ -19,6 +24,156 @@ class PortalLink(msgspec.Struct, frozen=True):
     client_id: UUID
     workspace_id: UUID
     issued_at: datetime
+
+
+class PageWorkspace(msgspec.Struct, frozen=True):
+    nom: str
+    logo_url: str
+
+
+class PageClient(msgspec.Struct, frozen=True):
+    nom: str
+    type_client: str
+
+
+class PagePayment(msgspec.Struct, frozen=True):
+    status: str
+    url: str
+
+
+class PageOpportunity(msgspec.Struct, frozen=True):
+    id: UUID
+    titre: str
+    montant_estime: Decimal
+    devise: str
+    paiement: PagePayment | None  # the latest payment request, if any
+
+
+class PageMessage(msgspec.Struct, frozen=True):
+    texte: str
+    auteur: str
+    created_at: datetime
+
+
+class PageTicket(msgspec.Struct, frozen=True):
+    id: UUID
+    sujet: str
+    statut: str
+    created_at: datetime
+    messages: list[PageMessage]  # public replies only
+
+
+class PortalPage(msgspec.Struct, frozen=True):
+    """Everything the portal shows a client, read in one statement (`PAGE_BY_*`).
+
+    `workspace` and `client` are None when the link is valid but the client is no
+    longer shown (archived, erased): the caller answers the same 404 as for a bad link.
+    """
+
+    client_id: UUID
+    workspace_id: UUID
+    workspace: PageWorkspace | None
+    client: PageClient | None
+    opportunities: list[PageOpportunity]
+    tickets: list[PageTicket]
+
+
+# The portal page reads the tables of five read models (and the link's). One statement
+# instead of one query per table and per ticket: one round trip, one consistent
+# snapshot, and the whole document comes back as one JSON text. Only what the client
+# may see is selected: won opportunities with an amount, public replies, their rows.
+_DOCUMENT: LiteralString = """json_build_object(
+  'client_id', a.client_id,
+  'workspace_id', a.workspace_id,
+  'workspace', (SELECT json_build_object('nom', w.nom, 'logo_url', w.logo_url)
+                FROM rm_workspaces w WHERE w.id = a.workspace_id),
+  'client', (SELECT json_build_object('nom', c.nom, 'type_client', c.type_client)
+             FROM rm_clients c
+             WHERE c.id = a.client_id AND c.workspace_id = a.workspace_id AND NOT c.archived),
+  'opportunities', COALESCE((
+    SELECT json_agg(json_build_object(
+      'id', o.id, 'titre', o.titre, 'montant_estime', o.montant_estime::text,
+      'devise', o.devise,
+      'paiement', (SELECT json_build_object('status', p.status, 'url', p.url)
+                   FROM rm_payment_requests p
+                   WHERE p.workspace_id = o.workspace_id AND p.opportunity_id = o.id
+                   ORDER BY p.created_at DESC LIMIT 1)
+    ) ORDER BY o.updated_at DESC, o.id)
+    FROM rm_opportunities o
+    WHERE o.client_id = a.client_id AND o.workspace_id = a.workspace_id
+      AND o.etape = 'gagne' AND o.montant_estime <> 0), '[]'),
+  'tickets', COALESCE((
+    SELECT json_agg(json_build_object(
+      'id', t.id, 'sujet', t.sujet, 'statut', t.statut, 'created_at', t.created_at,
+      'messages', COALESCE((
+        SELECT json_agg(json_build_object(
+          'texte', m.texte, 'auteur', m.auteur, 'created_at', m.created_at
+        ) ORDER BY m.created_at, m.id)
+        FROM rm_ticket_messages m WHERE m.ticket_id = t.id AND NOT m.interne), '[]')
+    ) ORDER BY t.updated_at DESC, t.id DESC)
+    FROM (SELECT id, sujet, statut, created_at, updated_at FROM rm_tickets
+          WHERE client_id = a.client_id AND workspace_id = a.workspace_id
+          ORDER BY updated_at DESC, id DESC LIMIT 10) t), '[]')
+)::text"""  # the 10 most recent tickets
+
+#: The read models whose tables `_DOCUMENT` reads (the link is checked on each read).
+PAGE_READ_MODELS = ("accounts", "clients", "pipeline", "payments", "tickets")
+
+_BY_SESSION: LiteralString = (
+    " WHERE a.client_id = %s AND a.workspace_id = %s AND left(a.token_hash, 16) = %s"
+)
+_BY_TOKEN_HASH: LiteralString = " WHERE a.token_hash = %s"  # noqa: S105  (a column)
+
+#: By the session cookie: the client, its workspace and the prefix of the current
+#: link's hash (a regenerated or revoked link no longer matches).
+PAGE_BY_SESSION: LiteralString = (
+    "SELECT " + _DOCUMENT + " AS page FROM rm_portal_access a" + _BY_SESSION
+)
+
+
+@dataclass(frozen=True)
+class PageQueries:
+    """The page's statements for a reader that keeps what it rendered.
+
+    Each answers the positions of `PAGE_READ_MODELS` (as one text) and the document,
+    but the document only if the positions differ from the text passed first (or
+    NULL): a read model changes its rows and its position in one transaction, so the
+    same positions mean the same document, and the usual reload costs PostgreSQL
+    five primary-key reads instead of building the page. The link itself is checked
+    every time: a revoked link answers no row at once. Composed once, sent as bytes
+    (composing them again on every request showed in the profile).
+    """
+
+    by_session: bytes
+    by_token_hash: bytes
+
+
+def page_queries(tracking_tables: Sequence[str]) -> PageQueries:
+    """`PageQueries` over the given tracking tables (those of `PAGE_READ_MODELS`)."""
+    positions = SQL("concat_ws(',', {0})").format(
+        SQL(", ").join(
+            SQL(
+                "(SELECT COALESCE(max(notification_id), 0) FROM {0} WHERE application_name = {1})"
+            ).format(Identifier(table), Literal(LOG_NAME))
+            for table in tracking_tables
+        )
+    )
+    head = SQL(
+        "SELECT v.positions, CASE WHEN v.positions = %s THEN NULL ELSE "
+        + _DOCUMENT
+        + " END AS page FROM rm_portal_access a CROSS JOIN (SELECT {0} AS positions) v"
+    ).format(positions)
+    return PageQueries(
+        by_session=(head + SQL(_BY_SESSION)).as_bytes(None),
+        by_token_hash=(head + SQL(_BY_TOKEN_HASH)).as_bytes(None),
+    )
+
+
+_PAGE_DECODER = msgspec.json.Decoder(PortalPage)
+
+
+def decode_page(document: str) -> PortalPage:
+    return _PAGE_DECODER.decode(document)
 
 
 class PortalView(ReadModel):
@@ -70,11 +225,10 @@ class PortalView(ReadModel):
         )
         return msgspec.convert(row, PortalLink) if row else None
 
-    def current_hash(self, client_id: UUID) -> str | None:
-        row = self.fetch_one(
-            "SELECT token_hash FROM rm_portal_access WHERE client_id = %s", (client_id,)
-        )
-        return row["token_hash"] if row else None
+    def page_by_session(self, client_id: UUID, workspace_id: UUID, hash_prefix: str) -> str | None:
+        """The portal page's document (`PortalPage` as JSON) for a session, or None."""
+        row = self.fetch_one(PAGE_BY_SESSION, (client_id, workspace_id, hash_prefix))
+        return str(row["page"]) if row else None
 
     def link_issued_at(self, workspace_id: UUID, client_id: UUID) -> datetime | None:
         row = self.fetch_one(

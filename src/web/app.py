@@ -28,6 +28,7 @@ from web.health import HealthController
 from web.payments import PaymentsController, StripeWebhookController
 from web.portal.links import PortalLinkPages, PortalLinksApi
 from web.portal.pages import PortalApi, PortalPages
+from web.portal.reads import PortalReads
 from web.problems import EXCEPTION_HANDLERS
 from web.settings import Settings
 from web.settings import settings as current_settings
@@ -105,10 +106,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             if "container" not in holder:
                 holder["container"] = stack.enter_context(running_container(chosen))
             app.state.container = holder["container"]
+            # The portal's own pool: its page is read on the event loop, one query a load.
+            portal_reads = PortalReads.for_container(holder["container"], max_connections=12)
+            app.state.portal_reads = portal_reads
             try:
                 yield
             finally:
                 await pool.close()
+                await portal_reads.close()
 
     return Litestar(
         route_handlers=[

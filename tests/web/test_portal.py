@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from uuid import UUID
 
@@ -10,7 +11,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from crm_core.context import acting_as, user_actor
+from tests.support.fake_stripe import FakeStripe, event_payload, sign
 from tests.web.conftest import BASE_URL, Tenant
+from web.portal.reads import Rendered, RenderedPages
 
 ClientAs = Callable[[str | None], TestClient[Litestar]]
 
@@ -293,3 +296,125 @@ def test_the_json_api_has_no_payment_url_before_a_link_exists(
     project = tenant.client(None).get(f"/api/portail/{token}").json()["opportunites"][0]
     assert project["statutPaiement"] == "en_attente"
     assert project["urlPaiement"] is None
+
+
+# --- the page kept rendered (web/portal/reads.py) must never be stale ----------------
+
+
+def _stripe(tenant: Tenant, fake: FakeStripe) -> str:
+    hexa = tenant.workspace_id.hex
+    key, webhook = f"sk_test_{hexa}Key4242", f"whsec_{hexa}Secret"
+    fake.valid_keys.add(key)
+    with acting_as(user_actor(tenant.users["admin"])):
+        receipt = tenant.container.billing.configure_stripe(
+            tenant.workspace_id, mode="test", secret_key=key, webhook_secret=webhook
+        )
+    tenant.container.wait(receipt.position, "payments")
+    return webhook
+
+
+def _settle(tenant: Tenant, *names: str) -> None:
+    container = tenant.container
+    container.wait(container.log.recorder.max_notification_id() or 0, *names)
+
+
+def test_each_change_shows_on_the_next_load_of_a_kept_page(
+    tenant: Tenant, client_as: ClientAs, stripe_fake: FakeStripe
+) -> None:
+    webhook = _stripe(tenant, stripe_fake)
+    container, ws = tenant.container, tenant.workspace_id
+    client_id = _client_with_history(tenant)
+    token = _link(client_as, client_id)
+    browser, api = _enter(tenant, token), tenant.client(None)
+    first = browser.get("/portail").text
+    assert browser.get("/portail").text == first  # kept: the same page again
+    assert api.get(f"/api/portail/{token}").json() == api.get(f"/api/portail/{token}").json()
+    ticket = container.tickets.search(ws, client_id=client_id).items[0].id
+
+    # A staff reply, an internal note and a new won deal: the next load has them
+    # (and still not the note).
+    with acting_as(user_actor(tenant.users["admin"])):
+        container.support.reply(ws, ticket, texte="Deuxième réponse.", auteur="Claire Dupont")
+        container.support.add_internal_note(ws, ticket, texte="NOTE-INTERNE-43", auteur="C")
+        extra = container.sales.open_opportunity(
+            ws, client_id, titre="Maintenance annuelle", montant_estime="600"
+        ).id
+        container.sales.move_opportunity(ws, extra, "gagne")
+    _settle(tenant, "tickets", "pipeline")
+    page = browser.get("/portail").text
+    assert "Deuxième réponse." in page and "Maintenance annuelle" in page
+    assert "NOTE-INTERNE-43" not in page
+    data = api.get(f"/api/portail/{token}").json()
+    assert "Deuxième réponse." in [r["texte"] for t in data["tickets"] for r in t["reponses"]]
+    assert "NOTE-INTERNE-43" not in json.dumps(data)
+
+    # A payment link, then the payment: « Payer » becomes « Payé » at the next load.
+    site_id = next(o.id for o in container.pipeline.for_client(ws, client_id)
+                   if o.titre == "Site vitrine")  # fmt: skip
+    with acting_as(user_actor(tenant.users["admin"])):
+        link = container.billing.request_payment(ws, site_id)
+    container.wait(link.position, "payments")
+    site = next(p for p in api.get(f"/api/portail/{token}").json()["opportunites"]
+                if p["titre"] == "Site vitrine")  # fmt: skip
+    assert site["urlPaiement"] == link.url
+    session_id = link.url.rsplit("/", 1)[1]
+    payload = event_payload("checkout.session.completed", stripe_fake.complete(session_id))
+    delivered = api.post(
+        "/api/webhooks/stripe",
+        content=payload,
+        headers={"Stripe-Signature": sign(payload, webhook), "Content-Type": "application/json"},
+    )
+    assert delivered.status_code == 200, delivered.text
+    _settle(tenant, "payments")
+    assert '<p class="status status-paid">Payé</p>' in browser.get("/portail").text
+    site = next(p for p in api.get(f"/api/portail/{token}").json()["opportunites"]
+                if p["titre"] == "Site vitrine")  # fmt: skip
+    assert site["statutPaiement"] == "paye" and site["urlPaiement"] is None
+
+    # A new ticket from the portal shows in its list right after the redirect.
+    jeton = _jeton(browser)
+    sent = browser.post(
+        "/portail/tickets",
+        data={"sujet": "Nouvelle demande", "description": "Merci", "jeton": jeton},
+    )
+    assert sent.status_code == 200 and "Nouvelle demande" in sent.text
+
+
+def test_a_revoked_link_stops_a_kept_page_at_once(tenant: Tenant, client_as: ClientAs) -> None:
+    client_id = _client_with_history(tenant)
+    old = _link(client_as, client_id)
+    browser, api = _enter(tenant, old), tenant.client(None)
+    assert browser.get("/portail").status_code == 200
+    assert api.get(f"/api/portail/{old}").status_code == 200
+    kept_page, kept_json = browser.get("/portail"), api.get(f"/api/portail/{old}")
+    for kept in (kept_page, kept_json):  # a kept page keeps its headers
+        assert kept.status_code == 200
+        assert kept.headers["cache-control"] == "no-store"
+        assert kept.headers["referrer-policy"] == "no-referrer"
+        assert kept.headers["x-robots-tag"].startswith("noindex")
+        assert "default-src 'none'" in kept.headers["content-security-policy"]
+        assert "set-cookie" not in kept.headers
+    assert kept_page.headers["content-type"] == "text/html; charset=utf-8"
+    assert kept_json.headers["content-type"] == "application/json"
+    new = _link(client_as, client_id)  # regenerated: answered once the read model has it
+    assert browser.get("/portail").status_code == 404
+    assert api.get(f"/api/portail/{old}").status_code == 404
+    assert api.get(f"/api/portail/{new}").status_code == 200
+    fresh = _enter(tenant, new)
+    assert fresh.get("/portail").status_code == 200
+    with acting_as(user_actor(tenant.users["admin"])):
+        receipt = tenant.container.sales.archive_client(tenant.workspace_id, client_id)
+    tenant.container.wait(receipt.position, "clients")
+    assert fresh.get("/portail").status_code == 404  # an archived client's page is gone too
+    assert api.get(f"/api/portail/{new}").status_code == 404
+
+
+def test_kept_pages_are_bounded_and_least_recently_used_go_first() -> None:
+    pages = RenderedPages(size=2)
+    pages.put("a", Rendered("1,1", "{}", b"A"))
+    pages.put("b", Rendered("1,1", "{}", b"B"))
+    assert pages.get("a") is not None  # "a" used: "b" is now the oldest
+    pages.put("c", Rendered("1,1", "{}", b"C"))
+    assert len(pages) == 2 and pages.get("b") is None
+    pages.drop("a")
+    assert pages.get("a") is None and pages.get("c") == Rendered("1,1", "{}", b"C")

@@ -31,8 +31,9 @@ class LazyPool:
     belongs to the loop that opened it (tests run one loop per test client).
     """
 
-    def __init__(self, conninfo: Callable[[], str]) -> None:
+    def __init__(self, conninfo: Callable[[], str], *, max_size: int = 4) -> None:
         self._conninfo = conninfo
+        self._max_size = max_size
         # Keyed by the loop object itself, weakly: an id() could be reused by a new
         # loop after the old one died, handing it a pool it cannot drive.
         self._pools: weakref.WeakKeyDictionary[
@@ -45,7 +46,11 @@ class LazyPool:
         pool = self._pools.get(loop)
         if pool is None:
             pool = AsyncConnectionPool(
-                self._conninfo(), min_size=1, max_size=4, open=False, kwargs={"autocommit": True}
+                self._conninfo(),
+                min_size=1,
+                max_size=self._max_size,
+                open=False,
+                kwargs={"autocommit": True},
             )
             await pool.open()
             self._pools[loop] = pool

@@ -44,30 +44,46 @@ def lookup(container: Container, token: str) -> PortalLink | None:
 
 
 def session_cookie_value(container: Container, link: PortalLink, token: str) -> str:
-    payload = f"{link.client_id}:{link.workspace_id}:{hash_token(token)[:16]}".encode()
-    signature = _sign(container.settings.secret_key, payload)
-    return base64.urlsafe_b64encode(payload).decode() + "." + signature
+    return signed_session(
+        container.settings.secret_key, link.client_id, link.workspace_id, hash_token(token)
+    )
 
 
-def client_from_cookie(
-    container: Container, request: Request[Any, Any, Any]
-) -> PortalClient | None:
-    raw = request.cookies.get(COOKIE, "")
+def signed_session(secret_key: str, client_id: UUID, workspace_id: UUID, token_hash: str) -> str:
+    """The cookie's value: (client, workspace, token-hash prefix), signed with the app's key."""
+    payload = f"{client_id}:{workspace_id}:{token_hash[:16]}".encode()
+    return base64.urlsafe_b64encode(payload).decode() + "." + _sign(secret_key, payload)
+
+
+class PortalSession(msgspec.Struct, frozen=True):
+    """What a validly signed portal cookie says; the link may still have been revoked:
+    the page's query (`PAGE_BY_SESSION`) checks the hash prefix against the current link."""
+
+    client_id: UUID
+    workspace_id: UUID
+    hash_prefix: str
+
+    @property
+    def client(self) -> PortalClient:
+        return PortalClient(self.client_id, self.workspace_id)
+
+
+def session_from_cookie(secret_key: str, raw: str) -> PortalSession | None:
+    """The session of a cookie signed with `secret_key`, or None. No database access."""
     encoded, _, signature = raw.partition(".")
     try:
         payload = base64.urlsafe_b64decode(encoded.encode())
     except ValueError:
         return None
-    if not signature or not hmac.compare_digest(
-        signature, _sign(container.settings.secret_key, payload)
-    ):
+    if not signature or not hmac.compare_digest(signature, _sign(secret_key, payload)):
         return None
     try:
         client_text, workspace_text, hash_prefix = payload.decode().split(":")
         client_id, workspace_id = UUID(client_text), UUID(workspace_text)
     except ValueError:
         return None
-    current = container.portal_view.current_hash(client_id)
-    if current is None or not hmac.compare_digest(current[:16], hash_prefix):
-        return None
-    return PortalClient(client_id, workspace_id)
+    return PortalSession(client_id, workspace_id, hash_prefix)
+
+
+def request_session(container: Container, request: Request[Any, Any, Any]) -> PortalSession | None:
+    return session_from_cookie(container.settings.secret_key, request.cookies.get(COOKIE, ""))

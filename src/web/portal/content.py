@@ -8,11 +8,10 @@ from uuid import UUID
 
 import msgspec
 
-from projections.pipeline import OpportunityRow
+from projections.portal import PortalPage, decode_page
 from web.container import Container
-from web.portal.access import PortalClient
+from web.portal.access import PortalSession
 
-RECENT_TICKETS = 10
 PAID = "paye"
 PENDING = "en_attente"
 
@@ -63,40 +62,18 @@ def _author(name: str) -> str:
     return "" if "@" in first else first
 
 
-def payable_opportunities(container: Container, who: PortalClient) -> list[OpportunityRow]:
-    """The client's won opportunities with an amount: the only ones the portal shows."""
-    return [
-        o
-        for o in container.pipeline.for_client(who.workspace_id, who.client_id)
-        if o.etape == "gagne" and o.montant_estime
-    ]
-
-
-def portal_content(container: Container, who: PortalClient) -> PortalContent | None:
-    client = container.clients.get(who.workspace_id, who.client_id)
-    workspace = container.accounts_view.workspace(who.workspace_id)
-    if client is None or workspace is None or client.archived:
+def content_of(page: PortalPage) -> PortalContent | None:
+    """What the client sees of their page's document; None if the client is not shown."""
+    if page.client is None or page.workspace is None:
         return None
-    won = payable_opportunities(container, who)
-    badges = (
-        container.payments.latest_for_opportunities(who.workspace_id, [o.id for o in won])
-        if won
-        else {}
-    )
+    workspace = page.workspace
     projects = []
-    for o in won:
-        badge = badges.get(o.id)
+    for o in page.opportunities:
+        badge = o.paiement
         paid = badge is not None and badge.status == PAID
         url = badge.url if badge is not None and badge.status == PENDING and badge.url else None
         projects.append(
-            PortalProject(
-                o.id,
-                o.titre,
-                o.montant_estime or Decimal(0),
-                o.devise,
-                PAID if paid else PENDING,
-                url,
-            )
+            PortalProject(o.id, o.titre, o.montant_estime, o.devise, PAID if paid else PENDING, url)
         )
     tickets = [
         PortalTicket(
@@ -106,19 +83,26 @@ def portal_content(container: Container, who: PortalClient) -> PortalContent | N
             t.created_at,
             [
                 PortalReply(m.texte, _author(m.auteur) or workspace.nom, m.created_at)
-                for m in container.tickets.messages(t.id, include_internal=False)
+                for m in t.messages
             ],
         )
-        for t in container.tickets.search(
-            who.workspace_id, client_id=who.client_id, limit=RECENT_TICKETS
-        ).items
+        for t in page.tickets
     ]
     return PortalContent(
         espace=PortalSpace(workspace.nom, workspace.logo_url),
-        client=PortalCustomer(client.nom, client.type_client),
+        client=PortalCustomer(page.client.nom, page.client.type_client),
         opportunites=projects,
         tickets=tickets,
     )
 
 
-__all__ = ["UUID", "PortalContent", "payable_opportunities", "portal_content"]
+def portal_content(container: Container, session: PortalSession) -> PortalContent | None:
+    """The page's content for a session (synchronous: the form handlers' path); None if
+    the link was regenerated or revoked, or the client is no longer shown."""
+    document = container.portal_view.page_by_session(
+        session.client_id, session.workspace_id, session.hash_prefix
+    )
+    return content_of(decode_page(document)) if document is not None else None
+
+
+__all__ = ["UUID", "PortalContent", "content_of", "portal_content"]

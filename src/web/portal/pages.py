@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 from anyio import to_thread
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
@@ -22,23 +22,27 @@ from crm_core.errors import (
     PaymentError,
     StripeNotConfiguredError,
 )
+from crm_core.portal.domainmodel import hash_token
+from projections.portal import decode_page
 from web.container import Container
 from web.portal.access import (
     COOKIE,
     COOKIE_MAX_AGE,
     MAX_FAILED_LOOKUPS,
+    MAX_TOKEN_LENGTH,
     PortalClient,
-    client_from_cookie,
     lookup,
+    request_session,
     session_cookie_value,
 )
-from web.portal.content import (
-    PortalContent,
-    PortalTicket,
-    payable_opportunities,
-    portal_content,
+from web.portal.content import PortalContent, PortalTicket, content_of, portal_content
+from web.portal.reads import PortalReads
+from web.portal.security import (
+    PORTAL_HEADERS,
+    add_portal_headers,
+    lookup_blocked,
+    lookup_failed,
 )
-from web.portal.security import add_portal_headers, lookup_blocked, lookup_failed
 from web.problems import problem_response
 from web.staff.auth import client_ip
 
@@ -82,6 +86,19 @@ def _container(request: Request[Any, Any, Any]) -> Container:
     return container
 
 
+def _reads(request: Request[Any, Any, Any]) -> PortalReads:
+    reads: PortalReads = request.app.state.portal_reads
+    return reads
+
+
+_JSON = msgspec.json.Encoder(decimal_format="string")
+
+
+def _encoded_content(document: str) -> bytes | None:
+    content = content_of(decode_page(document))
+    return _JSON.encode(content) if content is not None else None
+
+
 def _form_token(container: Container, request: Request[Any, Any, Any]) -> str:
     """A per-session token for the portal's own forms (its cookie is not the staff one)."""
     cookie = request.cookies.get(COOKIE, "")
@@ -94,6 +111,15 @@ def _page(template: str, status_code: int = 200, **context: Any) -> Template:
     response = Template(template_name=template, status_code=status_code, context=context)
     add_portal_headers(response)
     return response
+
+
+def _render(request: Request[Any, Any, Any], template: str, **context: Any) -> bytes:
+    """A template rendered by the app's engine, as the `Template` response would."""
+    engine = request.app.template_engine
+    if engine is None:  # pragma: no cover  (the app is always built with its templates)
+        msg = "Le moteur de gabarits n’est pas configuré."
+        raise RuntimeError(msg)
+    return str(engine.get_template(template).render(**context)).encode()
 
 
 def _not_found() -> Template:
@@ -162,21 +188,41 @@ class PortalPages(Controller):
         )
         return add_portal_headers(response)
 
-    @get("/", sync_to_thread=True)
-    def home(self, request: Request[Any, Any, Any], envoye: bool = False) -> Template:
+    @get("/")
+    async def home(self, request: Request[Any, Any, Any], envoye: bool = False) -> Response[Any]:
+        """The client's page: one query on the loop, the HTML reused while the page's
+        read models have not moved (web/portal/reads.py)."""
         container = _container(request)
-        who = client_from_cookie(container, request)
-        content = portal_content(container, who) if who else None
-        if who is None or content is None:
+        session = request_session(container, request)
+        if session is None:
             return _not_found()
-        return _page(
-            "portal/home.html",
-            content=content,
-            jeton=_form_token(container, request),
-            envoye=envoye,
-            errors={},
-            form=TicketForm(),
+        jeton = _form_token(container, request)
+
+        def render(document: str) -> bytes | None:
+            content = content_of(decode_page(document))
+            if content is None:
+                return None
+            return _render(
+                request,
+                "portal/home.html",
+                content=content,
+                jeton=jeton,
+                envoye=envoye,
+                errors={},
+                form=TicketForm(),
+            )
+
+        reads = _reads(request)
+        html = await reads.page(
+            reads.pages,
+            (session.client_id, jeton, envoye),
+            reads.queries.by_session,
+            (session.client_id, session.workspace_id, session.hash_prefix),
+            render,
         )
+        if html is None:
+            return _not_found()
+        return Response(html, media_type=MediaType.HTML, headers=PORTAL_HEADERS)
 
     @post("/tickets", sync_to_thread=True)
     def create_ticket(
@@ -185,10 +231,11 @@ class PortalPages(Controller):
         data: Annotated[TicketForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         container = _container(request)
-        who = client_from_cookie(container, request)
-        content = portal_content(container, who) if who else None
-        if who is None or content is None:
+        session = request_session(container, request)
+        content = portal_content(container, session) if session else None
+        if session is None or content is None:
             return _not_found()
+        who = session.client
         if not hmac.compare_digest(data.jeton, _form_token(container, request)):
             return _page(
                 "portal/home.html",
@@ -224,10 +271,11 @@ class PortalPages(Controller):
     ) -> Template | Redirect:
         """The client's « Payer » button: an open Checkout link again, or a new one."""
         container = _container(request)
-        who = client_from_cookie(container, request)
-        content = portal_content(container, who) if who else None
-        if who is None or content is None:
+        session = request_session(container, request)
+        content = portal_content(container, session) if session else None
+        if session is None or content is None:
             return _not_found()
+        who = session.client
         if not hmac.compare_digest(data.jeton, _form_token(container, request)):
             return _page(
                 "portal/home.html",
@@ -238,7 +286,7 @@ class PortalPages(Controller):
                 form=TicketForm(),
                 errors={"formulaire": "Session expirée : rechargez la page."},
             )
-        if all(o.id != opportunity_id for o in payable_opportunities(container, who)):
+        if all(o.id != opportunity_id for o in content.opportunites):
             return _page(
                 "portal/error.html",
                 status_code=404,
@@ -277,9 +325,9 @@ class PortalPages(Controller):
     @get("/merci", sync_to_thread=True)
     def thanks(self, request: Request[Any, Any, Any]) -> Template:
         container = _container(request)
-        who = client_from_cookie(container, request)
-        content = portal_content(container, who) if who else None
-        if who is None or content is None:
+        session = request_session(container, request)
+        content = portal_content(container, session) if session else None
+        if session is None or content is None:
             return _not_found()
         return _page("portal/merci.html", content=content)
 
@@ -305,13 +353,28 @@ class PortalApi(Controller):
 
     @get("/{token:str}", summary="Ce que le client voit sur son portail")
     async def read(self, request: Request[Any, Any, Any], token: str) -> Response[Any]:
-        who = await self._link(request, token)
-        if isinstance(who, Response):
-            return who
-        content = await to_thread.run_sync(portal_content, _container(request), who)
-        if content is None:
+        ip = client_ip(request)
+        if await lookup_blocked(request, ip, MAX_FAILED_LOOKUPS):
+            return add_portal_headers(
+                problem_response(request, 429, TOO_MANY, headers={"Retry-After": "60"})
+            )
+        reads = _reads(request)
+        token_hash = hash_token(token) if 0 < len(token) <= MAX_TOKEN_LENGTH else ""
+        body = (
+            await reads.page(
+                reads.api,
+                token_hash,
+                reads.queries.by_token_hash,
+                (token_hash,),
+                _encoded_content,
+            )
+            if token_hash
+            else None
+        )
+        if body is None:
+            await lookup_failed(request, ip)
             return add_portal_headers(problem_response(request, 404, NOT_FOUND))
-        return add_portal_headers(Response(content))
+        return Response(body, media_type=MediaType.JSON, headers=PORTAL_HEADERS)
 
     @post(
         "/{token:str}/tickets",
