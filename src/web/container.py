@@ -196,10 +196,16 @@ def running_container(
         env = eventsourcing_env(
             conninfo, encryption_key=settings.encryption_key, pool_size=settings.pool_size
         )
-        with schema_lock(conninfo) as schema:
-            event_log = EventLog(env)  # creates the events table before the migrations
-            stack.callback(event_log.close)
-            apply_migrations_locked(schema, settings.migrations_dir)
+        # Every constructor below creates its tables (and the log's trigger functions)
+        # if missing: two processes starting together (`crm serve --workers 2`, or a
+        # web process and `crm projections run`) would fail with "tuple concurrently
+        # updated", so the lock is held until the last read model is built.
+        locked = ExitStack()
+        stack.callback(locked.close)
+        schema = locked.enter_context(schema_lock(conninfo))
+        event_log = EventLog(env)  # creates the events table before the migrations
+        stack.callback(event_log.close)
+        apply_migrations_locked(schema, settings.migrations_dir)
         hasher = Argon2PasswordHasher()
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
@@ -236,6 +242,7 @@ def running_container(
             else:
                 views[name] = build_view(env, name)
                 stack.callback(views[name].datastore.close)
+        locked.close()
         container = Container(
             settings=settings,
             conninfo=conninfo,
