@@ -320,14 +320,13 @@ class BillingApplication(CrmApplication):
     def record_notice(self, notice: PaymentNotice, *, event_type: str) -> NoticeOutcome:
         """Apply a Stripe event once: the change and the event's record in one save.
 
-        A redelivery is not looked for beforehand: the record's id derives from the
-        Stripe event id, so saving it a second time conflicts, and only then is the
-        record looked up. Most deliveries are first deliveries: this spares each of
-        them a read.
+        A redelivery is looked for first (a read), although saving its record again
+        would conflict anyway: a save takes the event table's lock and may share its
+        transaction with other webhooks' (see `_commit_grouped`), a read does neither.
         """
         record_id = stripe_event_record_id(notice.source_event_id)
-        for attempt in range(_MAX_ATTEMPTS):
-            if attempt and self._exists(record_id):
+        for _ in range(_MAX_ATTEMPTS):
+            if self._exists(record_id):
                 return NoticeOutcome(NoticeResult.DUPLICATE, notice.payment_request_id)
             try:
                 request = self._load(
@@ -348,7 +347,7 @@ class BillingApplication(CrmApplication):
                 payment_request_id=request.id,
             )
             try:
-                position = self._commit(request, record, conflict=_RacedError())
+                position = self._commit_grouped(request, record, conflict=_RacedError())
             except _RacedError:
                 continue  # a duplicate (found above next time) or another event: retry
             result = NoticeResult.APPLIED if changed else NoticeResult.UNCHANGED
