@@ -3,7 +3,7 @@
 The pipeline board, the opportunity table and the client page call
 `latest_for_opportunities` for their « Payé » / « En attente » badges; the
 reconciliation job calls `pending_sessions`; the webhook endpoint calls
-`webhook_secrets` (still sealed) and `by_payment_intent`.
+`webhook_secrets_of` / `webhook_secrets` (still sealed) and `by_payment_intent`.
 """
 
 from __future__ import annotations
@@ -219,6 +219,21 @@ class PaymentsView(ReadModel):
             " FROM rm_stripe_settings WHERE live_webhook_sealed <> ''"
         )
         return [msgspec.convert(row, StoredWebhookSecret) for row in rows]
+
+    def webhook_secrets_of(self, workspace_id: UUID) -> list[StoredWebhookSecret]:
+        """The workspace's stored webhook secrets, still sealed (one row by its key)."""
+        row = self.fetch_one(
+            "SELECT test_webhook_sealed, live_webhook_sealed FROM rm_stripe_settings"
+            " WHERE workspace_id = %s",
+            (workspace_id,),
+        )
+        if not row:
+            return []
+        return [
+            StoredWebhookSecret(workspace_id, mode, row[f"{mode.value}_webhook_sealed"])
+            for mode in StripeMode
+            if row[f"{mode.value}_webhook_sealed"]
+        ]
 
     def stripe_settings(self, workspace_id: UUID) -> StripeSettingsRow | None:
         row = self.fetch_one(

@@ -18,14 +18,13 @@ from adapters.passwords import Argon2PasswordHasher
 from adapters.secrets import AesGcmSecretBox
 from adapters.stripe.gateway import StripeGateways
 from adapters.stripe.reconcile import reconcile_pending
-from adapters.stripe.webhooks import StripeWebhooks, WebhookSecret
+from adapters.stripe.webhooks import StripeWebhooks
 from crm_core.accounts.application import AccountsApplication
 from crm_core.application import LOG_NAME, EventLog
 from crm_core.audit.application import AuditApplication
 from crm_core.billing.application import BillingApplication
 from crm_core.billing.domainmodel import mode_of_secret_key
 from crm_core.billing.ports import StripeCredentials
-from crm_core.errors import DomainError
 from crm_core.inbox.application import InboxApplication
 from crm_core.portal.application import PortalApplication
 from crm_core.sales.application import SalesApplication
@@ -51,6 +50,7 @@ from web.database import embedded_postgres, eventsourcing_env, normalise
 from web.jobs import Jobs, build_broker, periodic, running_worker
 from web.mail import declare_mail_actors, outbox_dispatch
 from web.settings import Settings
+from web.webhook_secrets import StoredWebhookSecrets
 
 log = logging.getLogger(__name__)
 V = TypeVar("V", bound=ReadModel)
@@ -123,23 +123,6 @@ class Container:
     @property
     def payments(self) -> PaymentsView:
         return self.view("payments", PaymentsView)
-
-    def webhook_secrets(self) -> list[WebhookSecret]:
-        """The secrets a Stripe delivery may be signed with: the environment's (any
-        workspace), then each workspace's stored ones (that workspace only)."""
-        found: list[WebhookSecret] = []
-        if self.settings.stripe_webhook_secret:
-            found.append(WebhookSecret(self.settings.stripe_webhook_secret))
-        for stored in self.payments.webhook_secrets():
-            try:
-                secret = self.billing.open_webhook_secret(
-                    stored.workspace_id, stored.mode, stored.sealed
-                )
-            except DomainError:
-                log.warning("Secret de webhook illisible pour l’espace %s", stored.workspace_id)
-                continue
-            found.append(WebhookSecret(secret, stored.workspace_id))
-        return found
 
     def wait(self, position: int, *names: str, timeout: float = 5.0) -> None:
         """Read-your-writes: block until the named read models reached `position`."""
@@ -276,6 +259,9 @@ def running_container(
             stripe_webhooks=StripeWebhooks(
                 billing,
                 lookup=cast(PaymentsView, views["payments"]),
+                secrets=StoredWebhookSecrets(
+                    billing, cast(PaymentsView, views["payments"]), settings.stripe_webhook_secret
+                ),
                 tolerance=settings.stripe_webhook_tolerance_seconds,
             ),
             audit=audit,

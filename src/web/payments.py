@@ -57,9 +57,7 @@ class StripeWebhookController(Controller):
         container: Container = state.container
         try:
             with acting_as(STRIPE_ACTOR):
-                result = container.stripe_webhooks.handle(
-                    body, stripe_signature, container.webhook_secrets()
-                )
+                result = container.stripe_webhooks.handle(body, stripe_signature)
         except WebhookRejectedError as rejected:
             log.warning("Webhook Stripe refusé : %s", rejected)
             return problem_response(request, 400, str(rejected))

@@ -444,12 +444,77 @@ def test_a_refund_is_found_by_its_payment_intent(ws: Workspace, fake: FakeStripe
     ws.deliver(event_payload("checkout.session.completed", fake.complete(session_id)))
     # A refund comes minutes or days later: the read side knows the PaymentIntent by then.
     assert ws.badge(opportunity).status == "paye"
-    charge = fake.charge_for(session_id, refunded_minor=150000)
+    charge = fake.charge_for(session_id, refunded_minor=150000, with_metadata=False)
     assert ws.deliver(event_payload("charge.refunded", charge)).json()["result"] == "applied"
+    assert not fake.calls("GET", "/v1/payment_intents")  # the read side knew it
     assert ws.badge(opportunity).libelle == "Remboursé"
     assert "paiement_rembourse" in ws.timeline_kinds()
     foreign = {**charge, "id": "ch_other", "payment_intent": "pi_not_ours"}
     assert ws.deliver(event_payload("charge.refunded", foreign)).json()["result"] == "ignored"
+
+
+def test_a_refund_arriving_before_the_completed_event_ends_refunded(
+    ws: Workspace, fake: FakeStripe
+) -> None:
+    opportunity, session_id = _open_session(ws, fake)
+    completed = event_payload("checkout.session.completed", fake.complete(session_id))
+    # Stripe copies the PaymentIntent's metadata (our ids) to the charge.
+    charge = fake.charge_for(session_id, refunded_minor=150000)
+    assert ws.deliver(event_payload("charge.refunded", charge)).json()["result"] == "applied"
+    assert ws.deliver(completed).json()["result"] == "unchanged"
+    badge = ws.badge(opportunity)
+    assert badge.status == "rembourse"
+    assert _count_events(ws.container, "PaymentRequest.Paid", badge.payment_request_id) == 1
+    assert {"paiement_recu", "paiement_rembourse"} <= set(ws.timeline_kinds())
+    assert not fake.calls("GET", "/v1/payment_intents")  # the charge said whose it was
+
+
+@pytest.mark.parametrize("intent_has_our_ids", [True, False])
+def test_an_early_refund_without_our_ids_is_matched_by_asking_stripe(
+    ws: Workspace, fake: FakeStripe, intent_has_our_ids: bool
+) -> None:
+    opportunity, session_id = _open_session(ws, fake)
+    completed = event_payload("checkout.session.completed", fake.complete(session_id))
+    charge = fake.charge_for(session_id, refunded_minor=150000, with_metadata=False)
+    if not intent_has_our_ids:  # then only its Checkout Session has them
+        fake.payment_intents[charge["payment_intent"]]["metadata"] = {}
+    response = ws.deliver(event_payload("charge.refunded", charge))
+    assert (response.status_code, response.json()["result"]) == (200, "applied")
+    assert [call.path for call in fake.calls("GET", "/v1/payment_intents")] == [
+        f"/v1/payment_intents/{charge['payment_intent']}"
+    ]
+    assert bool(fake.calls("GET", "/v1/checkout/sessions?")) is not intent_has_our_ids
+    ws.deliver(completed)
+    assert ws.badge(opportunity).status == "rembourse"
+
+
+def test_an_early_refund_while_stripe_is_unreachable_is_retried_by_stripe(
+    ws: Workspace, fake: FakeStripe
+) -> None:
+    opportunity, session_id = _open_session(ws, fake)
+    fake.complete(session_id)
+    charge = fake.charge_for(session_id, refunded_minor=150000, with_metadata=False)
+    payload = event_payload("charge.refunded", charge)
+    fake.drop = True
+    refused = ws.deliver(payload)
+    # A 5xx: Stripe delivers the event again later; nothing was recorded meanwhile.
+    assert refused.status_code == 503, refused.text
+    assert "Stripe" in refused.json()["detail"]
+    assert ws.badge(opportunity).status == "en_attente"
+    fake.drop = False
+    assert ws.deliver(payload).json()["result"] == "applied"
+    assert ws.badge(opportunity).status == "rembourse"
+
+
+def test_a_refund_of_a_payment_intent_stripe_does_not_know_is_acknowledged(
+    ws: Workspace, fake: FakeStripe
+) -> None:
+    _, session_id = _open_session(ws, fake)
+    fake.complete(session_id)
+    charge = fake.charge_for(session_id, refunded_minor=150000, with_metadata=False)
+    foreign = {**charge, "id": "ch_elsewhere", "payment_intent": "pi_unknown_at_stripe"}
+    response = ws.deliver(event_payload("charge.refunded", foreign))
+    assert (response.status_code, response.json()["result"]) == (200, "ignored")
 
 
 # --- reconciliation --------------------------------------------------------------------

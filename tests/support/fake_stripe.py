@@ -93,6 +93,9 @@ class Recorded:
 class FakeStripe:
     valid_keys: set[str] = field(default_factory=set)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per session, the `payment_intent_data[metadata]` it was created with.
+    intent_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     delay: float = 0.0
     drop: bool = False
@@ -129,6 +132,15 @@ class FakeStripe:
         session["payment_status"] = "paid" if paid else "unpaid"
         session["payment_intent"] = session["payment_intent"] or f"pi_{secrets.token_hex(12)}"
         session["url"] = None
+        self.payment_intents[session["payment_intent"]] = {
+            "id": session["payment_intent"],
+            "object": "payment_intent",
+            "amount": session["amount_total"],
+            "currency": session["currency"],
+            "livemode": session["livemode"],
+            "status": "succeeded" if paid else "processing",
+            "metadata": dict(self.intent_metadata.get(session_id, {})),
+        }
         return dict(session)
 
     def expire(self, session_id: str) -> dict[str, Any]:
@@ -137,8 +149,18 @@ class FakeStripe:
         session["url"] = None
         return dict(session)
 
-    def charge_for(self, session_id: str, *, refunded_minor: int) -> dict[str, Any]:
+    def charge_for(
+        self, session_id: str, *, refunded_minor: int, with_metadata: bool = True
+    ) -> dict[str, Any]:
+        """The session's charge, refunded by `refunded_minor`.
+
+        Stripe copies the PaymentIntent's metadata to the charge when it confirms the
+        payment (once: a later change to one is not copied to the other);
+        `with_metadata=False` gives a charge without it (metadata edited since, or a
+        PaymentIntent that got its metadata after the charge).
+        """
         session = self.sessions[session_id]
+        intent = self.payment_intents.get(session["payment_intent"] or "", {})
         return {
             "id": f"ch_{secrets.token_hex(12)}",
             "object": "charge",
@@ -150,7 +172,7 @@ class FakeStripe:
             "paid": True,
             "payment_intent": session["payment_intent"],
             "refunded": refunded_minor >= session["amount_total"],
-            "metadata": {},
+            "metadata": dict(intent.get("metadata", {})) if with_metadata else {},
         }
 
     # --- the API ------------------------------------------------------------------
@@ -182,6 +204,32 @@ class FakeStripe:
             }
         if method == "POST" and parts == ["v1", "checkout", "sessions"]:
             return self._create_session(params, livemode)
+        if method == "GET" and parts == ["v1", "checkout", "sessions"]:
+            query = dict(parse_qsl(urlsplit(path).query))
+            found = [
+                session
+                for session in self.sessions.values()
+                if query.get("payment_intent") in (None, session["payment_intent"])
+            ]
+            limit = int(query.get("limit", 10))
+            return 200, {
+                "object": "list",
+                "url": "/v1/checkout/sessions",
+                "has_more": len(found) > limit,
+                "data": found[:limit],
+            }
+        if method == "GET" and parts[:2] == ["v1", "payment_intents"] and len(parts) == 3:
+            intent = self.payment_intents.get(parts[2])
+            if intent is None:
+                return 404, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "param": "intent",
+                        "message": f"No such payment_intent: '{parts[2]}'",
+                    }
+                }
+            return 200, intent
         if parts[:3] == ["v1", "checkout", "sessions"] and len(parts) >= 4:
             session = self.sessions.get(parts[3])
             if session is None:
@@ -248,6 +296,7 @@ class FakeStripe:
             "line_items_name": price["product_data"]["name"],
         }
         self.sessions[session_id] = session
+        self.intent_metadata[session_id] = params.get("payment_intent_data", {}).get("metadata", {})
         return 200, session
 
     def respond(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -16,7 +20,9 @@ from crm_core.billing.ports import (
     CheckoutRequest,
     CheckoutSession,
     NoticeKind,
+    PaymentIntentInfo,
     PaymentNotice,
+    PaymentRef,
     StripeCredentials,
     StripeMode,
 )
@@ -27,6 +33,7 @@ from crm_core.errors import (
     PaymentGatewayUnavailableError,
     StripeNotConfiguredError,
 )
+from crm_core.ids import stripe_event_record_id
 from crm_core.sales.domainmodel import Client, Opportunity
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -41,6 +48,7 @@ class FakeGateway:
         self.sessions: dict[str, CheckoutSession] = {}
         self.by_key: dict[str, str] = {}
         self.unavailable = False
+        self.intents: dict[str, PaymentIntentInfo] = {}
 
     def _check(self) -> None:
         if self.unavailable:
@@ -80,6 +88,11 @@ class FakeGateway:
         self.calls.append(("account", None))
         self._check()
         return "Atelier Dupont"
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo | None:
+        self.calls.append(("payment_intent", payment_intent_id))
+        self._check()
+        return self.intents.get(payment_intent_id)
 
 
 def _fields(session: CheckoutSession) -> dict[str, object]:
@@ -479,3 +492,90 @@ def test_amounts_go_to_stripe_in_integer_minor_units(
 def test_a_fraction_of_a_zero_decimal_currency_is_refused() -> None:
     with pytest.raises(PaymentError, match="entier en JPY"):
         to_minor_units(Decimal("10.50"), "JPY")
+
+
+def test_a_payment_intent_unknown_to_the_read_side_is_asked_of_stripe(
+    billing: BillingApplication, gateway: FakeGateway
+) -> None:
+    _configure(billing)
+    request_id = uuid4()
+    gateway.intents["pi_ours"] = PaymentIntentInfo(
+        id="pi_ours",
+        metadata={"workspace_id": str(WORKSPACE), "payment_request_id": str(request_id)},
+    )
+    gateway.intents["pi_foreign"] = PaymentIntentInfo(id="pi_foreign", metadata={})
+    assert billing.payment_for_intent(WORKSPACE, StripeMode.TEST, "pi_ours") == PaymentRef(
+        WORKSPACE, request_id
+    )
+    assert billing.payment_for_intent(WORKSPACE, StripeMode.TEST, "pi_foreign") is None
+    assert billing.payment_for_intent(WORKSPACE, StripeMode.TEST, "pi_missing") is None
+    # No live key stored, and no key from the environment: nobody to ask.
+    calls = len(gateway.calls)
+    assert billing.payment_for_intent(WORKSPACE, StripeMode.LIVE, "pi_ours") is None
+    assert billing.payment_for_intent(None, StripeMode.TEST, "pi_ours") is None
+    assert len(gateway.calls) == calls
+    gateway.unavailable = True
+    with pytest.raises(PaymentGatewayUnavailableError):
+        billing.payment_for_intent(WORKSPACE, StripeMode.TEST, "pi_ours")
+
+
+class SlowDiskBilling(BillingApplication):
+    """Each save takes as long as a flush to a busy disk, so that concurrent
+    commands queue behind it as they do on PostgreSQL."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.saves: list[int] = []
+        super().__init__(*args, **kwargs)
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        self.saves.append(len(objs))
+        time.sleep(0.02)
+        return super().save(*objs, **kwargs)
+
+
+def test_concurrent_webhooks_each_take_effect_once(gateway: FakeGateway) -> None:
+    """Saves that arrive together share transactions; a shared one that conflicts
+    (two events about one request) is saved one by one, and the loser retries."""
+    billing = SlowDiskBilling(ENV, gateways=FakeGateways(gateway), secrets=ReversibleBox())
+    _configure(billing)
+    client = Client.register(workspace_id=WORKSPACE, nom="Boulangerie Martin", email="a@b.fr")
+    opportunities = []
+    for number in range(12):
+        opportunity = Opportunity.open(
+            workspace_id=WORKSPACE,
+            client=client,
+            titre=f"Mission {number}",
+            montant_estime="1500.00",
+            devise="EUR",
+            etape="negociation",
+        )
+        opportunity.move_to("gagne", client=client)
+        opportunities.append(opportunity)
+    billing.save(client, *opportunities)
+    requests = [billing.request_payment(WORKSPACE, o.id).id for o in opportunities]
+    deliveries: list[tuple[UUID, NoticeKind, str]] = []
+    for index, request_id in enumerate(requests):
+        deliveries += [(request_id, NoticeKind.PAID, f"evt_paid_{index}")] * 3  # two redeliveries
+        if index % 3 == 0:  # and an event about the same request at the same time
+            deliveries.append((request_id, NoticeKind.PENDING, f"evt_pending_{index}"))
+    start = threading.Barrier(len(deliveries))
+    billing.saves = []
+
+    def deliver(delivery: tuple[UUID, NoticeKind, str]) -> NoticeResult:
+        start.wait()
+        return _notice(billing, delivery[0], delivery[1], delivery[2])
+
+    with ThreadPoolExecutor(len(deliveries)) as pool:
+        results = list(pool.map(deliver, deliveries))
+    assert results.count(NoticeResult.APPLIED) >= len(requests)
+    assert results.count(NoticeResult.DUPLICATE) == 2 * len(requests)
+    for request_id in requests:
+        assert _status(billing, request_id) is PaymentStatus.PAYE
+        kinds = [type(event).__name__ for event in billing.events.get(request_id)]
+        assert kinds.count("Paid") == 1, kinds
+    # Some saves carried several commands' events (2 per command), and fewer saves
+    # than commands were needed.
+    assert max(billing.saves) > 2
+    for _, _, event_id in set(deliveries):
+        record: ProcessedStripeEvent = billing.repository.get(stripe_event_record_id(event_id))
+        assert record.stripe_event_id == event_id

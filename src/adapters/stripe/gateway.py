@@ -16,7 +16,12 @@ from typing import Any, TypeVar
 import stripe
 
 from crm_core.billing.money import from_minor_units, to_minor_units
-from crm_core.billing.ports import CheckoutRequest, CheckoutSession
+from crm_core.billing.ports import (
+    CheckoutRequest,
+    CheckoutSession,
+    PaymentIntentInfo,
+    payment_ref_from_metadata,
+)
 from crm_core.errors import PaymentGatewayError, PaymentGatewayUnavailableError
 
 log = logging.getLogger(__name__)
@@ -150,6 +155,31 @@ class StripeGateway:
         return to_checkout_session(
             _call(lambda: self._client.v1.checkout.sessions.expire(session_id))
         )
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo | None:
+        try:
+            intent: dict[str, Any] = self._client.v1.payment_intents.retrieve(
+                payment_intent_id
+            ).to_dict()
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:  # not on this account: not ours
+                return None
+            raise translate_error(error) from None
+        except stripe.StripeError as error:
+            raise translate_error(error) from None
+        metadata = {str(k): str(v) for k, v in (intent.get("metadata") or {}).items()}
+        if payment_ref_from_metadata(metadata) is None:
+            # Our sessions also give the PaymentIntent our ids; one made before that
+            # (or edited since) still has them on its Checkout Session.
+            sessions = _call(
+                lambda: self._client.v1.checkout.sessions.list(
+                    {"payment_intent": payment_intent_id, "limit": 1}
+                )
+            )
+            for session in sessions.data:
+                found = session.to_dict().get("metadata") or {}
+                metadata = {str(k): str(v) for k, v in found.items()}
+        return PaymentIntentInfo(id=payment_intent_id, metadata=metadata)
 
     def account_name(self) -> str:
         account: dict[str, Any] = _call(self._client.v1.accounts.retrieve_current).to_dict()

@@ -29,8 +29,10 @@ from crm_core.billing.ports import (
     PaymentGateway,
     PaymentGatewayFactory,
     PaymentNotice,
+    PaymentRef,
     StripeCredentials,
     StripeMode,
+    payment_ref_from_metadata,
 )
 from crm_core.errors import (
     ConcurrentChangeError,
@@ -316,7 +318,12 @@ class BillingApplication(CrmApplication):
     # --- what Stripe tells us -----------------------------------------------------
     @command
     def record_notice(self, notice: PaymentNotice, *, event_type: str) -> NoticeOutcome:
-        """Apply a Stripe event once: the change and the event's record in one save."""
+        """Apply a Stripe event once: the change and the event's record in one save.
+
+        A redelivery is looked for first (a read), although saving its record again
+        would conflict anyway: a save takes the event table's lock and may share its
+        transaction with other webhooks' (see `_commit_grouped`), a read does neither.
+        """
         record_id = stripe_event_record_id(notice.source_event_id)
         for _ in range(_MAX_ATTEMPTS):
             if self._exists(record_id):
@@ -340,12 +347,34 @@ class BillingApplication(CrmApplication):
                 payment_request_id=request.id,
             )
             try:
-                position = self._commit(request, record, conflict=_RacedError())
+                position = self._commit_grouped(request, record, conflict=_RacedError())
             except _RacedError:
-                continue  # a duplicate (caught above next time) or another event: retry
+                continue  # a duplicate (found above next time) or another event: retry
             result = NoticeResult.APPLIED if changed else NoticeResult.UNCHANGED
             return NoticeOutcome(result, request.id, position)
         raise ConcurrentChangeError
+
+    def payment_for_intent(
+        self, workspace_id: UUID | None, mode: StripeMode, payment_intent_id: str
+    ) -> PaymentRef | None:
+        """Whose payment a PaymentIntent is, asked of Stripe (its metadata).
+
+        For a refund that arrives before we recorded the payment's PaymentIntent and
+        whose charge carries none of our ids. `workspace_id` is the workspace whose
+        webhook secret signed the event (None: the environment's, whose key is used).
+        Raises PaymentGatewayUnavailableError when Stripe cannot be reached.
+        """
+        if workspace_id is None:
+            if self.override is None or self.override.mode is not mode:
+                return None
+            gateway = self.gateways.connect(self.override.secret_key)
+        else:
+            credentials = self.credentials(workspace_id, mode)
+            if credentials is None:
+                return None
+            gateway = self.gateways.connect(credentials.secret_key)
+        intent = gateway.retrieve_payment_intent(payment_intent_id)
+        return payment_ref_from_metadata(intent.metadata) if intent else None
 
     @command
     def reconcile(self, workspace_id: UUID, payment_request_id: UUID) -> NoticeOutcome:

@@ -58,6 +58,14 @@ class CheckoutSession(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None = None
 
 
+class PaymentIntentInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What Stripe knows of a PaymentIntent that tells us whose payment it is."""
+
+    id: str
+    #: The PaymentIntent's metadata, or its Checkout Session's when it has none of ours.
+    metadata: dict[str, str]
+
+
 class PaymentGateway(Protocol):
     """One Stripe account, reached with one secret key.
 
@@ -72,6 +80,10 @@ class PaymentGateway(Protocol):
     def expire_checkout_session(self, session_id: str) -> CheckoutSession: ...
 
     def account_name(self) -> str: ...
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo | None:
+        """None when Stripe has no such PaymentIntent on this account."""
+        ...
 
 
 class PaymentGatewayFactory(Protocol):
@@ -109,3 +121,14 @@ class PaymentRef(msgspec.Struct, frozen=True):
 
     workspace_id: UUID
     payment_request_id: UUID
+
+
+def payment_ref_from_metadata(metadata: dict[str, str]) -> PaymentRef | None:
+    """The ids our Checkout Sessions put in Stripe metadata, or None if not ours."""
+    try:
+        return PaymentRef(
+            workspace_id=UUID(metadata["workspace_id"]),
+            payment_request_id=UUID(metadata["payment_request_id"]),
+        )
+    except (KeyError, ValueError):
+        return None
