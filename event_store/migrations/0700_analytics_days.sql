@@ -84,7 +84,19 @@ SELECT o.workspace_id, o.owner_id, (e.entered_at AT TIME ZONE 'Europe/Paris')::d
  GROUP BY 1, 2, 3, 4
 ON CONFLICT (workspace_id, owner_id, jour, etape) DO NOTHING;
 
--- The open pipeline (not period-bound) read without visiting the table.
-CREATE INDEX IF NOT EXISTS rm_analytics_opp_open_owner
-    ON rm_analytics_opportunities (workspace_id, owner_id) INCLUDE (etape, montant)
-    WHERE won_at IS NULL AND lost_at IS NULL;
+-- The open pipeline today (opportunities neither won nor lost) per owner and stage:
+-- a few rows instead of finding the open ones among every opportunity.
+CREATE TABLE IF NOT EXISTS rm_analytics_open_pipeline (
+    workspace_id  uuid NOT NULL,
+    owner_id      uuid,
+    etape         text NOT NULL,
+    nombre        integer NOT NULL DEFAULT 0,
+    montant       numeric(16, 2) NOT NULL DEFAULT 0,  -- current estimated amounts
+    UNIQUE NULLS NOT DISTINCT (workspace_id, owner_id, etape)
+);
+
+INSERT INTO rm_analytics_open_pipeline (workspace_id, owner_id, etape, nombre, montant)
+SELECT workspace_id, owner_id, etape, count(*), COALESCE(sum(montant), 0)
+  FROM rm_analytics_opportunities WHERE won_at IS NULL AND lost_at IS NULL
+ GROUP BY 1, 2, 3
+ON CONFLICT (workspace_id, owner_id, etape) DO NOTHING;

@@ -16,7 +16,8 @@ every change of the row subtracts what it counted for before and adds what it co
 for after (a `WITH` whose `UPDATE ... RETURNING` is the after and whose plain `SELECT`,
 on the statement's snapshot, is the before). So a reopening, a new owner or a revised
 amount moves the figures exactly as the facts move, and a replay from zero (rebuild)
-arrives at the same rows.
+arrives at the same rows. `rm_analytics_open_pipeline` (open opportunities per owner
+and stage) moves the same way.
 
 Payments and portal visits: the billing events (`PaymentRequest.Requested`,
 `CheckoutSessionCreated`, `Paid`, `Failed`, `Expired`, `Refunded`) and the
@@ -89,13 +90,23 @@ _STAGE_DAYS_UPSERT = (
     " entrees = s.entrees + EXCLUDED.entrees, montant = s.montant + EXCLUDED.montant"
 )
 
+# The open pipeline today (open: neither won nor lost), per owner and stage.
+_OPEN_PIPELINE_UPSERT = (
+    "INSERT INTO rm_analytics_open_pipeline AS p (workspace_id, owner_id, etape, nombre,"
+    " montant)"
+    " SELECT c.workspace_id, c.owner_id, c.etape, sum(c.sign), sum(c.sign * COALESCE(c.montant, 0))"
+    " FROM changes c WHERE c.won_at IS NULL AND c.lost_at IS NULL GROUP BY 1, 2, 3"
+    " ON CONFLICT (workspace_id, owner_id, etape) DO UPDATE SET"
+    " nombre = p.nombre + EXCLUDED.nombre, montant = p.montant + EXCLUDED.montant"
+)
+
 
 def _change_opportunity(
-    assignments: str, condition: str, *, stage_days: bool = False
+    assignments: str, condition: str, *, stage_days: bool = False, pipeline: bool = False
 ) -> LiteralString:
     """One statement: update the opportunity rows matching `condition` and move their
     per-day counts from what they were to what they are (amounts and owners also move
-    their stage entries when `stage_days`)."""
+    their stage entries when `stage_days`, and the open pipeline when `pipeline`)."""
     sql = (
         f"WITH after AS (UPDATE rm_analytics_opportunities SET {assignments}"
         f" WHERE {condition} RETURNING *),"
@@ -104,6 +115,8 @@ def _change_opportunity(
     )
     if stage_days:
         sql += f", stage_days AS ({_STAGE_DAYS_UPSERT})"
+    if pipeline:
+        sql += f", pipeline AS ({_OPEN_PIPELINE_UPSERT})"
     return sql + " " + _DAYS_UPSERT  # type: ignore[return-value]
 
 
@@ -112,6 +125,7 @@ _REVISE = _change_opportunity(
     " date_cloture_prevue = %(cloture)s, owner_id = %(owner)s, updated_at = %(at)s",
     "id = %(id)s",
     stage_days=True,
+    pipeline=True,
 )
 _MOVE = _change_opportunity(
     "etape = %(etape)s, stage_entered_at = %(at)s, updated_at = %(at)s,"
@@ -119,6 +133,7 @@ _MOVE = _change_opportunity(
     " won_amount = CASE WHEN %(etape)s = 'gagne' THEN %(amount)s::numeric END,"
     " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END",
     "id = %(id)s",
+    pipeline=True,
 )
 # A payment received / a payment link created: the opportunity becomes paid / linked
 # (monotonic, as the payment's own paid_at and link_created_at are set once).
@@ -137,7 +152,8 @@ _OPEN = (
     " owner_id, titre, montant, devise, etape, date_cloture_prevue, opened_at,"
     " stage_entered_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id) DO NOTHING RETURNING *),"
-    " changes AS (SELECT 1 AS sign, * FROM o) " + _DAYS_UPSERT
+    " changes AS (SELECT 1 AS sign, * FROM o),"
+    " pipeline AS (" + _OPEN_PIPELINE_UPSERT + ") " + _DAYS_UPSERT
 )
 # A stage entered (the opening's included): counted on its day with the opportunity's
 # owner and current amount, only when the entry is new.
@@ -185,6 +201,7 @@ class AnalyticsView(ReadModel):
         "rm_analytics_portal_visits",
         "rm_analytics_days",
         "rm_analytics_stage_days",
+        "rm_analytics_open_pipeline",
     )
 
     # --- opportunities ----------------------------------------------------------

@@ -330,9 +330,8 @@ def stage_months(view: AnalyticsView, scope: Scope, period: Period) -> list[Stag
 def open_pipeline(view: AnalyticsView, scope: Scope) -> list[StageSnapshot]:
     """The open opportunities today, per stage."""
     rows = view.fetch_all(
-        "SELECT etape, count(*) AS n, COALESCE(sum(montant), 0) AS montant"
-        " FROM rm_analytics_opportunities WHERE workspace_id = %(ws)s"
-        " AND won_at IS NULL AND lost_at IS NULL"
+        "SELECT etape, sum(nombre)::int AS n, COALESCE(sum(montant), 0) AS montant"
+        " FROM rm_analytics_open_pipeline WHERE workspace_id = %(ws)s"
         f"{_owner(scope, 'owner_id')} GROUP BY etape",
         {"ws": scope.workspace_id, "owner": scope.owner_id},
     )
@@ -350,7 +349,8 @@ def open_pipeline(view: AnalyticsView, scope: Scope) -> list[StageSnapshot]:
 def salespeople(view: AnalyticsView, scope: Scope, period: Period) -> list[Salesperson]:
     """Per owner of opportunities (and per author of calls): the period's performance."""
     # Won, lost and their amounts, and calls: per-day summaries; the open pipeline
-    # (today, not period-bound) through its partial index; payments from their facts.
+    # (today, not period-bound) from its summary per owner and stage; payments from
+    # their facts.
     rows = view.fetch_all(
         f"WITH days AS ({_days(scope)}),"  # type: ignore[arg-type]
         " summed AS (SELECT owner_id, sum(gagnees) AS gagnees, sum(perdues) AS perdues,"
@@ -360,10 +360,9 @@ def salespeople(view: AnalyticsView, scope: Scope, period: Period) -> list[Sales
         " calls AS (SELECT owner_id, appels FROM summed WHERE appels > 0),"
         " pipe AS ("
         "  SELECT owner_id, COALESCE(sum(montant), 0) AS pipeline"
-        "  FROM rm_analytics_opportunities WHERE workspace_id = %(ws)s"
-        "   AND won_at IS NULL AND lost_at IS NULL"
+        "  FROM rm_analytics_open_pipeline WHERE workspace_id = %(ws)s"
         f"  {_owner(scope, 'owner_id')}"
-        "  GROUP BY owner_id"
+        "  GROUP BY owner_id HAVING sum(nombre) > 0"
         "), paid AS ("
         "  SELECT o.owner_id, sum(p.paid_amount) AS encaisse FROM rm_analytics_payments p"
         "  JOIN rm_analytics_opportunities o ON o.id = p.opportunity_id"

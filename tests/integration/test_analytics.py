@@ -363,6 +363,15 @@ _STAGE_DAYS_LIVE = """
 SELECT owner_id, jour, etape, entrees, montant FROM rm_analytics_stage_days
  WHERE workspace_id = %(ws)s
 """
+_OPEN_FROM_FACTS = """
+SELECT owner_id, etape, count(*) AS nombre, COALESCE(sum(montant), 0) AS montant
+  FROM rm_analytics_opportunities
+ WHERE workspace_id = %(ws)s AND won_at IS NULL AND lost_at IS NULL GROUP BY 1, 2
+"""
+_OPEN_LIVE = """
+SELECT owner_id, etape, nombre, montant FROM rm_analytics_open_pipeline
+ WHERE workspace_id = %(ws)s
+"""
 
 
 def _nonzero(rows: list[dict[str, object]], keys: int) -> set[tuple[object, ...]]:
@@ -385,6 +394,9 @@ def assert_summaries_match_facts(container: Container, workspace: UUID) -> None:
     )
     assert _nonzero(view.fetch_all(_STAGE_DAYS_LIVE, params), 3) == _nonzero(
         view.fetch_all(_STAGE_DAYS_FROM_FACTS, params), 3
+    )
+    assert _nonzero(view.fetch_all(_OPEN_LIVE, params), 2) == _nonzero(
+        view.fetch_all(_OPEN_FROM_FACTS, params), 2
     )
 
 
@@ -450,13 +462,14 @@ def assert_migration_backfill_matches(container: Container, workspace: UUID) -> 
     with psycopg.connect(container.conninfo, row_factory=dict_row) as conn:
         live_days = _nonzero(conn.execute(_DAYS_LIVE, params).fetchall(), 2)
         live_stages = _nonzero(conn.execute(_STAGE_DAYS_LIVE, params).fetchall(), 3)
+        live_open = _nonzero(conn.execute(_OPEN_LIVE, params).fetchall(), 2)
         flags = conn.execute(
             "SELECT id, paid, linked FROM rm_analytics_opportunities WHERE workspace_id = %(ws)s"
             " ORDER BY id",
             params,
         ).fetchall()
         assert any(row["paid"] for row in flags)
-        for table in ("rm_analytics_days", "rm_analytics_stage_days"):
+        for table in ("rm_analytics_days", "rm_analytics_stage_days", "rm_analytics_open_pipeline"):
             conn.execute(
                 SQL("DELETE FROM {} WHERE workspace_id = %(ws)s").format(Identifier(table)), params
             )
@@ -468,6 +481,7 @@ def assert_migration_backfill_matches(container: Container, workspace: UUID) -> 
         conn.execute(MIGRATION.read_text(encoding="utf-8"))  # type: ignore[call-overload]
         assert _nonzero(conn.execute(_DAYS_LIVE, params).fetchall(), 2) == live_days
         assert _nonzero(conn.execute(_STAGE_DAYS_LIVE, params).fetchall(), 3) == live_stages
+        assert _nonzero(conn.execute(_OPEN_LIVE, params).fetchall(), 2) == live_open
         assert (
             conn.execute(
                 "SELECT id, paid, linked FROM rm_analytics_opportunities"
