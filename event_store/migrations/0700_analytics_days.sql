@@ -100,3 +100,8 @@ SELECT workspace_id, owner_id, etape, count(*), COALESCE(sum(montant), 0)
   FROM rm_analytics_opportunities WHERE won_at IS NULL AND lost_at IS NULL
  GROUP BY 1, 2, 3
 ON CONFLICT (workspace_id, owner_id, etape) DO NOTHING;
+
+-- The tableau de bord's latest open tickets (projection "tickets"): the open ones are a
+-- small part of all tickets, read newest first without sorting them all.
+CREATE INDEX IF NOT EXISTS rm_tickets_open_recent
+    ON rm_tickets (workspace_id, updated_at DESC, id DESC) WHERE statut NOT IN ('resolu', 'ferme');
