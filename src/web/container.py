@@ -213,10 +213,15 @@ def running_container(
         env = eventsourcing_env(
             conninfo, encryption_key=settings.encryption_key, pool_size=settings.pool_size
         )
-        with schema_lock(conninfo) as schema:
-            event_log = EventLog(env)  # creates the events table before the migrations
-            stack.callback(event_log.close)
-            apply_migrations_locked(schema, settings.migrations_dir)
+        # Every table this process creates (migrations, the applications' recorders, the
+        # read models' tracking) is created under the schema lock: two web workers
+        # starting at once otherwise race on CREATE TABLE IF NOT EXISTS ("tuple
+        # concurrently updated"). Released once the views exist.
+        locked = stack.enter_context(ExitStack())
+        schema = locked.enter_context(schema_lock(conninfo))
+        event_log = EventLog(env)  # creates the events table before the migrations
+        stack.callback(event_log.close)
+        apply_migrations_locked(schema, settings.migrations_dir)
         hasher = Argon2PasswordHasher()
         accounts = AccountsApplication(env, password_hasher=hasher)
         sales = SalesApplication(env)
@@ -253,6 +258,7 @@ def running_container(
             else:
                 views[name] = build_view(env, name)
                 stack.callback(views[name].datastore.close)
+        locked.close()
         container = Container(
             settings=settings,
             conninfo=conninfo,
