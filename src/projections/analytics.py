@@ -7,6 +7,18 @@ README). It owns its facts instead of reading the pipeline's tables, so it can b
 rebuilt alone and indexed for period queries. The metrics themselves are the
 query functions of `projections.metrics`.
 
+Per-day summaries (`rm_analytics_days`, `rm_analytics_stage_days`, migration
+`0700_analytics_days.sql`) let a period's figures sum at most one row per day and
+owner instead of scanning every opportunity, stage entry and call. They change in the
+same statement as the fact they summarise: an opportunity's row counts on the days of
+its opening, win and loss (and its stage entries on theirs, with its current amount);
+every change of the row subtracts what it counted for before and adds what it counts
+for after (a `WITH` whose `UPDATE ... RETURNING` is the after and whose plain `SELECT`,
+on the statement's snapshot, is the before). So a reopening, a new owner or a revised
+amount moves the figures exactly as the facts move, and a replay from zero (rebuild)
+arrives at the same rows. `rm_analytics_open_pipeline` (open opportunities per owner
+and stage) moves the same way.
+
 Payments and portal visits: the billing events (`PaymentRequest.Requested`,
 `CheckoutSessionCreated`, `Paid`, `Failed`, `Expired`, `Refunded`) and the
 portal's `PortalVisit.Recorded` write `rm_analytics_payments` and
@@ -19,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, LiteralString
 from uuid import UUID
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -34,6 +46,137 @@ from crm_core.values import Stage, TicketStatus
 from projections.readmodel import ReadModel, Statement, topics_of
 
 _RESOLVED = (TicketStatus.RESOLU, TicketStatus.FERME)
+
+_PARIS_DAY = "AT TIME ZONE 'Europe/Paris')::date"
+
+# What one opportunity row `c` counts for per day, signed by `c.sign` (-1 before a
+# change, +1 after): the same definitions as `projections.metrics`.
+_DAYS_UPSERT = (
+    "INSERT INTO rm_analytics_days AS d (workspace_id, owner_id, jour, ouvertes, gagnees,"
+    " montant_gagne, perdues, closes_payees, gagnees_non_payees, montant_en_attente,"
+    " gagnees_avec_lien)"
+    " SELECT c.workspace_id, c.owner_id, f.jour, sum(c.sign * f.ouvertes),"
+    " sum(c.sign * f.gagnees), sum(c.sign * f.montant_gagne), sum(c.sign * f.perdues),"
+    " sum(c.sign * f.closes_payees), sum(c.sign * f.non_payees), sum(c.sign * f.en_attente),"
+    " sum(c.sign * f.avec_lien)"
+    " FROM changes c CROSS JOIN LATERAL (VALUES"
+    " ((c.opened_at " + _PARIS_DAY + ", 1, 0, 0::numeric, 0, 0, 0, 0::numeric, 0),"
+    " ((c.won_at " + _PARIS_DAY + ", 0, 1, COALESCE(c.won_amount, 0), 0, c.paid::int,"
+    "  (NOT c.paid)::int, CASE WHEN c.paid THEN 0 ELSE COALESCE(c.won_amount, 0) END,"
+    "  c.linked::int),"
+    " ((c.lost_at " + _PARIS_DAY + ", 0, 0, 0, 1, c.paid::int, 0, 0, 0)"
+    " ) AS f (jour, ouvertes, gagnees, montant_gagne, perdues, closes_payees, non_payees,"
+    "  en_attente, avec_lien)"
+    " WHERE f.jour IS NOT NULL GROUP BY 1, 2, 3"
+    " ON CONFLICT (workspace_id, owner_id, jour) DO UPDATE SET"
+    " ouvertes = d.ouvertes + EXCLUDED.ouvertes, gagnees = d.gagnees + EXCLUDED.gagnees,"
+    " montant_gagne = d.montant_gagne + EXCLUDED.montant_gagne,"
+    " perdues = d.perdues + EXCLUDED.perdues,"
+    " closes_payees = d.closes_payees + EXCLUDED.closes_payees,"
+    " gagnees_non_payees = d.gagnees_non_payees + EXCLUDED.gagnees_non_payees,"
+    " montant_en_attente = d.montant_en_attente + EXCLUDED.montant_en_attente,"
+    " gagnees_avec_lien = d.gagnees_avec_lien + EXCLUDED.gagnees_avec_lien"
+)
+
+# The stage entries of the changed rows, with their owner and current amount.
+_STAGE_DAYS_UPSERT = (
+    "INSERT INTO rm_analytics_stage_days AS s (workspace_id, owner_id, jour, etape, entrees,"
+    " montant)"
+    " SELECT c.workspace_id, c.owner_id, (e.entered_at " + _PARIS_DAY + ", e.etape,"
+    " sum(c.sign), sum(c.sign * COALESCE(c.montant, 0))"
+    " FROM changes c JOIN rm_analytics_stage_entries e ON e.opportunity_id = c.id"
+    " GROUP BY 1, 2, 3, 4"
+    " ON CONFLICT (workspace_id, owner_id, jour, etape) DO UPDATE SET"
+    " entrees = s.entrees + EXCLUDED.entrees, montant = s.montant + EXCLUDED.montant"
+)
+
+# The open pipeline today (open: neither won nor lost), per owner and stage.
+_OPEN_PIPELINE_UPSERT = (
+    "INSERT INTO rm_analytics_open_pipeline AS p (workspace_id, owner_id, etape, nombre,"
+    " montant)"
+    " SELECT c.workspace_id, c.owner_id, c.etape, sum(c.sign), sum(c.sign * COALESCE(c.montant, 0))"
+    " FROM changes c WHERE c.won_at IS NULL AND c.lost_at IS NULL GROUP BY 1, 2, 3"
+    " ON CONFLICT (workspace_id, owner_id, etape) DO UPDATE SET"
+    " nombre = p.nombre + EXCLUDED.nombre, montant = p.montant + EXCLUDED.montant"
+)
+
+
+def _change_opportunity(
+    assignments: str, condition: str, *, stage_days: bool = False, pipeline: bool = False
+) -> LiteralString:
+    """One statement: update the opportunity rows matching `condition` and move their
+    per-day counts from what they were to what they are (amounts and owners also move
+    their stage entries when `stage_days`, and the open pipeline when `pipeline`)."""
+    sql = (
+        f"WITH after AS (UPDATE rm_analytics_opportunities SET {assignments}"
+        f" WHERE {condition} RETURNING *),"
+        " before AS (SELECT o.* FROM rm_analytics_opportunities o JOIN after a ON a.id = o.id),"
+        " changes AS (SELECT -1 AS sign, * FROM before UNION ALL SELECT 1, * FROM after)"
+    )
+    if stage_days:
+        sql += f", stage_days AS ({_STAGE_DAYS_UPSERT})"
+    if pipeline:
+        sql += f", pipeline AS ({_OPEN_PIPELINE_UPSERT})"
+    return sql + " " + _DAYS_UPSERT  # type: ignore[return-value]
+
+
+_REVISE = _change_opportunity(
+    "titre = %(titre)s, montant = %(montant)s, devise = %(devise)s,"
+    " date_cloture_prevue = %(cloture)s, owner_id = %(owner)s, updated_at = %(at)s",
+    "id = %(id)s",
+    stage_days=True,
+    pipeline=True,
+)
+_MOVE = _change_opportunity(
+    "etape = %(etape)s, stage_entered_at = %(at)s, updated_at = %(at)s,"
+    " won_at = CASE WHEN %(etape)s = 'gagne' THEN %(at)s END,"
+    " won_amount = CASE WHEN %(etape)s = 'gagne' THEN %(amount)s::numeric END,"
+    " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END",
+    "id = %(id)s",
+    pipeline=True,
+)
+# A payment received / a payment link created: the opportunity becomes paid / linked
+# (monotonic, as the payment's own paid_at and link_created_at are set once).
+_MARK_PAID = _change_opportunity(
+    "paid = true",
+    "id = (SELECT opportunity_id FROM rm_analytics_payments WHERE id = %(payment)s"
+    " AND paid_at IS NOT NULL) AND NOT paid",
+)
+_MARK_LINKED = _change_opportunity(
+    "linked = true",
+    "id = (SELECT opportunity_id FROM rm_analytics_payments WHERE id = %(payment)s"
+    " AND link_created_at IS NOT NULL) AND NOT linked",
+)
+_OPEN = (
+    "WITH o AS (INSERT INTO rm_analytics_opportunities (id, workspace_id, client_id,"
+    " owner_id, titre, montant, devise, etape, date_cloture_prevue, opened_at,"
+    " stage_entered_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO NOTHING RETURNING *),"
+    " changes AS (SELECT 1 AS sign, * FROM o),"
+    " pipeline AS (" + _OPEN_PIPELINE_UPSERT + ") " + _DAYS_UPSERT
+)
+# A stage entered (the opening's included): counted on its day with the opportunity's
+# owner and current amount, only when the entry is new.
+_ENTER = (
+    "WITH e AS (INSERT INTO rm_analytics_stage_entries (opportunity_id, version,"
+    " workspace_id, etape, de, entered_at) VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT DO NOTHING RETURNING *)"
+    " INSERT INTO rm_analytics_stage_days AS s (workspace_id, owner_id, jour, etape, entrees,"
+    " montant)"
+    " SELECT o.workspace_id, o.owner_id, (e.entered_at " + _PARIS_DAY + ", e.etape, 1,"
+    " COALESCE(o.montant, 0) FROM e JOIN rm_analytics_opportunities o ON o.id = e.opportunity_id"
+    " ON CONFLICT (workspace_id, owner_id, jour, etape) DO UPDATE SET"
+    " entrees = s.entrees + EXCLUDED.entrees, montant = s.montant + EXCLUDED.montant"
+)
+_LOG_ACTIVITY = (
+    "WITH a AS (INSERT INTO rm_analytics_activities (id, workspace_id, client_id, kind,"
+    " auteur_id, date_activite) VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO NOTHING RETURNING *)"
+    " INSERT INTO rm_analytics_days AS d (workspace_id, owner_id, jour, appels)"
+    " SELECT workspace_id, auteur_id, (date_activite " + _PARIS_DAY + ", 1 FROM a"
+    " WHERE kind = 'appel'"
+    " ON CONFLICT (workspace_id, owner_id, jour) DO UPDATE SET appels = d.appels + 1"
+)
 
 
 def user_of(actor: str) -> UUID | None:
@@ -56,15 +199,16 @@ class AnalyticsView(ReadModel):
         "rm_analytics_tickets",
         "rm_analytics_clients",
         "rm_analytics_portal_visits",
+        "rm_analytics_days",
+        "rm_analytics_stage_days",
+        "rm_analytics_open_pipeline",
     )
 
     # --- opportunities ----------------------------------------------------------
     @staticmethod
     def _entry(event: Any, etape: Stage, de: Stage | None) -> Statement:
         return (
-            "INSERT INTO rm_analytics_stage_entries (opportunity_id, version, workspace_id,"
-            " etape, de, entered_at) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
+            _ENTER,
             (
                 event.originator_id,
                 event.originator_version,
@@ -79,10 +223,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "INSERT INTO rm_analytics_opportunities (id, workspace_id, client_id, owner_id,"
-                " titre, montant, devise, etape, date_cloture_prevue, opened_at,"
-                " stage_entered_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                " %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                _OPEN,
                 (
                     event.originator_id,
                     event.workspace_id,
@@ -105,17 +246,16 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_opportunities SET titre=%s, montant=%s, devise=%s,"
-                " date_cloture_prevue=%s, owner_id=%s, updated_at=%s WHERE id=%s",
-                (
-                    event.titre,
-                    event.montant_estime,
-                    event.devise,
-                    event.date_cloture_prevue,
-                    event.owner_id,
-                    event.timestamp,
-                    event.originator_id,
-                ),
+                _REVISE,
+                {
+                    "titre": event.titre,
+                    "montant": event.montant_estime,
+                    "devise": event.devise,
+                    "cloture": event.date_cloture_prevue,
+                    "owner": event.owner_id,
+                    "at": event.timestamp,
+                    "id": event.originator_id,
+                },
             ),
         )
 
@@ -133,12 +273,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_opportunities SET etape=%(etape)s, stage_entered_at=%(at)s,"
-                " updated_at=%(at)s,"
-                " won_at = CASE WHEN %(etape)s = 'gagne' THEN %(at)s END,"
-                " won_amount = CASE WHEN %(etape)s = 'gagne' THEN %(amount)s::numeric END,"
-                " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END"
-                " WHERE id = %(id)s",
+                _MOVE,
                 {
                     "etape": etape.value,
                     "at": at,
@@ -171,9 +306,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "INSERT INTO rm_analytics_activities (id, workspace_id, client_id, kind,"
-                " auteur_id, date_activite) VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO NOTHING",
+                _LOG_ACTIVITY,
                 (
                     event.originator_id,
                     event.workspace_id,
@@ -255,6 +388,7 @@ class AnalyticsView(ReadModel):
                 " WHERE id = %s AND paid_at IS NULL",
                 (amount, at, payment_id),
             ),
+            (_MARK_LINKED, {"payment": payment_id}),
         )
 
     def record_payment(
@@ -267,6 +401,7 @@ class AnalyticsView(ReadModel):
                 " paid_amount = COALESCE(paid_amount, %s), statut = 'paye' WHERE id = %s",
                 (at, amount, payment_id),
             ),
+            (_MARK_PAID, {"payment": payment_id}),
         )
 
     def set_payment_status(self, payment_id: UUID, statut: str, tracking: Tracking) -> None:

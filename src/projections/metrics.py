@@ -185,118 +185,101 @@ def _params(scope: Scope, period: Period) -> dict[str, Any]:
         "owner": scope.owner_id,
         "start": period.start,
         "end": period.end,
+        "du": period.du,
+        "au": period.au,
     }
 
 
+def _days(scope: Scope) -> LiteralString:
+    """The per-day summaries of the scope and period (at most one row per day and owner)."""
+    return (
+        "SELECT * FROM rm_analytics_days WHERE workspace_id = %(ws)s"
+        " AND jour >= %(du)s AND jour <= %(au)s" + _owner(scope, "owner_id")
+    )
+
+
 def key_figures(view: AnalyticsView, scope: Scope, period: Period) -> KeyFigures:
-    """Every key figure of the period (definitions in the module docstring)."""
+    """Every key figure of the period (definitions in the module docstring).
+
+    Opportunity counts and amounts and calls are sums of the per-day summaries
+    (`rm_analytics_days`); payments and tickets, whose delays need a median, are read
+    from their facts through the indexes on their dates (bounded by the period's
+    payments and tickets). One round trip.
+    """
     p = _params(scope, period)
     opp_owner = _owner(scope, "o.owner_id")
-    opp = _one(
-        view,
-        "WITH pay AS ("
-        "  SELECT opportunity_id, bool_or(paid_at IS NOT NULL) AS paid,"
-        "         bool_or(link_created_at IS NOT NULL) AS linked"
-        "    FROM rm_analytics_payments WHERE workspace_id = %(ws)s GROUP BY opportunity_id"
-        "), o AS ("
-        "  SELECT o.*, COALESCE(pay.paid, false) AS paid, COALESCE(pay.linked, false) AS linked,"
-        "    o.won_at >= %(start)s AND o.won_at < %(end)s AS won_in,"
-        "    o.lost_at >= %(start)s AND o.lost_at < %(end)s AS lost_in"
-        "    FROM rm_analytics_opportunities o LEFT JOIN pay ON pay.opportunity_id = o.id"
-        f"   WHERE o.workspace_id = %(ws)s{opp_owner}"
-        "     AND ((o.opened_at >= %(start)s AND o.opened_at < %(end)s)"
-        "       OR (o.won_at >= %(start)s AND o.won_at < %(end)s)"
-        "       OR (o.lost_at >= %(start)s AND o.lost_at < %(end)s))"
-        ") SELECT"
-        " count(*) FILTER (WHERE opened_at >= %(start)s AND opened_at < %(end)s) AS ouvertes,"
-        " count(*) FILTER (WHERE won_in) AS gagnees,"
-        " COALESCE(sum(won_amount) FILTER (WHERE won_in), 0) AS montant_gagne,"
-        " count(*) FILTER (WHERE lost_in) AS perdues,"
-        " count(*) FILTER (WHERE (won_in OR lost_in) AND paid) AS closed_paid,"
-        " count(*) FILTER (WHERE won_in AND NOT paid) AS non_payees,"
-        " COALESCE(sum(won_amount) FILTER (WHERE won_in AND NOT paid), 0) AS en_attente,"
-        " count(*) FILTER (WHERE won_in AND linked) AS avec_lien"
-        " FROM o",
-        p,
-    )
-    pay = _one(
-        view,
-        "SELECT count(*) AS n, COALESCE(sum(p.paid_amount), 0) AS montant,"
-        " COALESCE(sum(p.refunded_amount), 0) AS rembourse,"
-        " count(DISTINCT p.client_id) AS clients,"
-        " avg(EXTRACT(EPOCH FROM p.paid_at - o.won_at) / 86400) AS delai_moyen,"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM p.paid_at - o.won_at)"
-        "   / 86400) AS delai_median"
-        " FROM rm_analytics_payments p"
-        " JOIN rm_analytics_opportunities o ON o.id = p.opportunity_id"
-        " WHERE p.workspace_id = %(ws)s AND p.paid_at >= %(start)s AND p.paid_at < %(end)s"
-        f"{opp_owner}",
-        p,
-    )
-    tickets = _one(
-        view,
-        "SELECT count(*) FILTER (WHERE opened_at >= %(start)s AND opened_at < %(end)s)"
-        "  AS ouverts,"
-        " count(*) FILTER (WHERE resolved_at >= %(start)s AND resolved_at < %(end)s)"
-        "  AS resolus,"
-        " avg(EXTRACT(EPOCH FROM resolved_at - opened_at) / 3600)"
-        "  FILTER (WHERE resolved_at >= %(start)s AND resolved_at < %(end)s) AS moyen,"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM resolved_at - opened_at)"
-        "  / 3600) FILTER (WHERE resolved_at >= %(start)s AND resolved_at < %(end)s) AS median"
-        " FROM rm_analytics_tickets WHERE workspace_id = %(ws)s"
-        f"{_owner(scope, 'assignee_id')}"
-        " AND ((opened_at >= %(start)s AND opened_at < %(end)s)"
-        "   OR (resolved_at >= %(start)s AND resolved_at < %(end)s))",
-        p,
-    )
-    calls = _one(
-        view,
-        "SELECT count(*) AS n FROM rm_analytics_activities WHERE workspace_id = %(ws)s"
-        " AND kind = 'appel' AND date_activite >= %(start)s AND date_activite < %(end)s"
-        f"{_owner(scope, 'auteur_id')}",
-        p,
-    )
-    portal = _portal(view, scope, p)
-    closed = opp["gagnees"] + opp["perdues"]
-    return KeyFigures(
-        opportunites_ouvertes=opp["ouvertes"],
-        opportunites_gagnees=opp["gagnees"],
-        montant_gagne=opp["montant_gagne"],
-        opportunites_perdues=opp["perdues"],
-        taux_gain=_ratio(opp["gagnees"], closed),
-        conversion_paiement=_ratio(opp["closed_paid"], closed),
-        montant_encaisse=pay["montant"],
-        paiements_stripe=pay["n"],
-        montant_rembourse=pay["rembourse"],
-        montant_en_attente=opp["en_attente"],
-        gagnees_non_payees=opp["non_payees"],
-        delai_paiement_moyen_jours=_num(pay["delai_moyen"]),
-        delai_paiement_median_jours=_num(pay["delai_median"]),
-        part_lien_paiement=_ratio(opp["avec_lien"], opp["gagnees"]),
-        gagnees_avec_lien=opp["avec_lien"],
-        portail_clients_actifs=portal["actifs"],
-        portail_clients_visite=portal["visite"],
-        portail_clients_paiement=portal["paiement"],
-        portail_clients_ticket=portal["ticket"],
-        portail_clients_total=portal["total"],
-        part_portail=_ratio(portal["total"], portal["actifs"]),
-        tickets_ouverts=tickets["ouverts"],
-        tickets_resolus=tickets["resolus"],
-        delai_resolution_moyen_heures=_num(tickets["moyen"]),
-        delai_resolution_median_heures=_num(tickets["median"]),
-        appels=calls["n"],
-    )
-
-
-def _portal(view: AnalyticsView, scope: Scope, params: dict[str, Any]) -> dict[str, int]:
-    """Distinct clients of the scope who used the portal in the period, and active ones."""
-    in_scope = (
-        "SELECT id FROM rm_analytics_clients WHERE workspace_id = %(ws)s"
-        f"{_owner(scope, 'owner_id')}"
-    )
     row = _one(
         view,
-        f"WITH scope AS ({in_scope}),"  # type: ignore[arg-type]
+        f"WITH days AS ({_days(scope)}),"  # type: ignore[arg-type]
+        " opp AS (SELECT COALESCE(sum(ouvertes), 0) AS ouvertes,"
+        "  COALESCE(sum(gagnees), 0) AS gagnees, COALESCE(sum(montant_gagne), 0) AS montant_gagne,"
+        "  COALESCE(sum(perdues), 0) AS perdues, COALESCE(sum(closes_payees), 0) AS closed_paid,"
+        "  COALESCE(sum(gagnees_non_payees), 0) AS non_payees,"
+        "  COALESCE(sum(montant_en_attente), 0) AS en_attente,"
+        "  COALESCE(sum(gagnees_avec_lien), 0) AS avec_lien, COALESCE(sum(appels), 0) AS appels"
+        "  FROM days),"
+        " pay AS (SELECT count(*) AS pay_n, COALESCE(sum(p.paid_amount), 0) AS pay_montant,"
+        "  COALESCE(sum(p.refunded_amount), 0) AS pay_rembourse,"
+        "  avg(EXTRACT(EPOCH FROM p.paid_at - o.won_at) / 86400) AS pay_delai_moyen,"
+        "  percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM p.paid_at - o.won_at)"
+        "   / 86400) AS pay_delai_median"
+        "  FROM rm_analytics_payments p"
+        "  JOIN rm_analytics_opportunities o ON o.id = p.opportunity_id"
+        "  WHERE p.workspace_id = %(ws)s AND p.paid_at >= %(start)s AND p.paid_at < %(end)s"
+        f"  {opp_owner}),"
+        " tickets AS (SELECT"
+        "  count(*) FILTER (WHERE opened_at >= %(start)s AND opened_at < %(end)s) AS t_ouverts,"
+        "  count(*) FILTER (WHERE resolved_at >= %(start)s AND resolved_at < %(end)s)"
+        "   AS t_resolus,"
+        "  avg(EXTRACT(EPOCH FROM resolved_at - opened_at) / 3600)"
+        "   FILTER (WHERE resolved_at >= %(start)s AND resolved_at < %(end)s) AS t_moyen,"
+        "  percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM resolved_at - opened_at)"
+        "   / 3600) FILTER (WHERE resolved_at >= %(start)s AND resolved_at < %(end)s) AS t_median"
+        "  FROM rm_analytics_tickets WHERE workspace_id = %(ws)s"
+        f" {_owner(scope, 'assignee_id')}"
+        "  AND ((opened_at >= %(start)s AND opened_at < %(end)s)"
+        "    OR (resolved_at >= %(start)s AND resolved_at < %(end)s)))"
+        f" SELECT * FROM opp, pay, tickets, ({_portal_query(scope)}) AS portal",
+        p,
+    )
+    closed = row["gagnees"] + row["perdues"]
+    return KeyFigures(
+        opportunites_ouvertes=row["ouvertes"],
+        opportunites_gagnees=row["gagnees"],
+        montant_gagne=row["montant_gagne"],
+        opportunites_perdues=row["perdues"],
+        taux_gain=_ratio(row["gagnees"], closed),
+        conversion_paiement=_ratio(row["closed_paid"], closed),
+        montant_encaisse=row["pay_montant"],
+        paiements_stripe=row["pay_n"],
+        montant_rembourse=row["pay_rembourse"],
+        montant_en_attente=row["en_attente"],
+        gagnees_non_payees=row["non_payees"],
+        delai_paiement_moyen_jours=_num(row["pay_delai_moyen"]),
+        delai_paiement_median_jours=_num(row["pay_delai_median"]),
+        part_lien_paiement=_ratio(row["avec_lien"], row["gagnees"]),
+        gagnees_avec_lien=row["avec_lien"],
+        portail_clients_actifs=row["actifs"],
+        portail_clients_visite=row["visite"],
+        portail_clients_paiement=row["paiement"],
+        portail_clients_ticket=row["ticket"],
+        portail_clients_total=row["total"],
+        part_portail=_ratio(row["total"], row["actifs"]),
+        tickets_ouverts=row["t_ouverts"],
+        tickets_resolus=row["t_resolus"],
+        delai_resolution_moyen_heures=_num(row["t_moyen"]),
+        delai_resolution_median_heures=_num(row["t_median"]),
+        appels=row["appels"],
+    )
+
+
+def _portal_query(scope: Scope) -> LiteralString:
+    """Distinct clients of the scope who used the portal in the period, and active ones."""
+    in_scope = "SELECT id FROM rm_analytics_clients WHERE workspace_id = %(ws)s" + _owner(
+        scope, "owner_id"
+    )
+    return (
+        "WITH scope AS (" + in_scope + "),"
         " uses AS ("
         "  SELECT client_id, 'visite' AS kind FROM rm_analytics_portal_visits"
         "   WHERE workspace_id = %(ws)s AND visited_at >= %(start)s AND visited_at < %(end)s"
@@ -308,26 +291,23 @@ def _portal(view: AnalyticsView, scope: Scope, params: dict[str, Any]) -> dict[s
         " )"
         " SELECT"
         " (SELECT count(*) FROM rm_analytics_clients c WHERE c.workspace_id = %(ws)s"
-        f"   AND NOT c.archived{_owner(scope, 'c.owner_id')}) AS actifs,"
+        "   AND NOT c.archived" + _owner(scope, "c.owner_id") + ") AS actifs,"
         " count(DISTINCT client_id) FILTER (WHERE kind = 'visite') AS visite,"
         " count(DISTINCT client_id) FILTER (WHERE kind = 'paiement') AS paiement,"
         " count(DISTINCT client_id) FILTER (WHERE kind = 'ticket') AS ticket,"
         " count(DISTINCT client_id) AS total"
-        " FROM uses WHERE client_id IN (SELECT id FROM scope)",
-        params,
+        " FROM uses WHERE client_id IN (SELECT id FROM scope)"
     )
-    return {key: int(row[key]) for key in ("actifs", "visite", "paiement", "ticket", "total")}
 
 
 def stage_months(view: AnalyticsView, scope: Scope, period: Period) -> list[StageMonth]:
     """Opportunities entering each stage, per month of the period (every month x stage)."""
+    # The per-day summaries of the stage entries (`rm_analytics_stage_days`).
     rows = view.fetch_all(
-        "SELECT date_trunc('month', e.entered_at AT TIME ZONE 'Europe/Paris')::date AS mois,"
-        " e.etape, count(*) AS entrees, COALESCE(sum(o.montant), 0) AS montant"
-        " FROM rm_analytics_stage_entries e"
-        " JOIN rm_analytics_opportunities o ON o.id = e.opportunity_id"
-        " WHERE e.workspace_id = %(ws)s AND e.entered_at >= %(start)s AND e.entered_at < %(end)s"
-        f"{_owner(scope, 'o.owner_id')}"
+        "SELECT date_trunc('month', jour)::date AS mois, etape, sum(entrees)::int AS entrees,"
+        " COALESCE(sum(montant), 0) AS montant FROM rm_analytics_stage_days"
+        " WHERE workspace_id = %(ws)s AND jour >= %(du)s AND jour <= %(au)s"
+        f"{_owner(scope, 'owner_id')}"
         " GROUP BY 1, 2",
         _params(scope, period),
     )
@@ -350,9 +330,8 @@ def stage_months(view: AnalyticsView, scope: Scope, period: Period) -> list[Stag
 def open_pipeline(view: AnalyticsView, scope: Scope) -> list[StageSnapshot]:
     """The open opportunities today, per stage."""
     rows = view.fetch_all(
-        "SELECT etape, count(*) AS n, COALESCE(sum(montant), 0) AS montant"
-        " FROM rm_analytics_opportunities WHERE workspace_id = %(ws)s"
-        " AND won_at IS NULL AND lost_at IS NULL"
+        "SELECT etape, sum(nombre)::int AS n, COALESCE(sum(montant), 0) AS montant"
+        " FROM rm_analytics_open_pipeline WHERE workspace_id = %(ws)s"
         f"{_owner(scope, 'owner_id')} GROUP BY etape",
         {"ws": scope.workspace_id, "owner": scope.owner_id},
     )
@@ -369,42 +348,37 @@ def open_pipeline(view: AnalyticsView, scope: Scope) -> list[StageSnapshot]:
 
 def salespeople(view: AnalyticsView, scope: Scope, period: Period) -> list[Salesperson]:
     """Per owner of opportunities (and per author of calls): the period's performance."""
+    # Won, lost and their amounts, and calls: per-day summaries; the open pipeline
+    # (today, not period-bound) from its summary per owner and stage; payments from
+    # their facts.
     rows = view.fetch_all(
-        "WITH opp AS ("
-        "  SELECT owner_id,"
-        "   count(*) FILTER (WHERE won_at >= %(start)s AND won_at < %(end)s) AS gagnees,"
-        "   count(*) FILTER (WHERE lost_at >= %(start)s AND lost_at < %(end)s) AS perdues,"
-        "   COALESCE(sum(won_amount) FILTER (WHERE won_at >= %(start)s AND won_at < %(end)s),"
-        "    0) AS ca,"
-        "   COALESCE(sum(montant) FILTER (WHERE won_at IS NULL AND lost_at IS NULL), 0)"
-        "    AS pipeline"
-        "  FROM rm_analytics_opportunities WHERE workspace_id = %(ws)s"
+        f"WITH days AS ({_days(scope)}),"  # type: ignore[arg-type]
+        " summed AS (SELECT owner_id, sum(gagnees) AS gagnees, sum(perdues) AS perdues,"
+        "  sum(montant_gagne) AS ca, sum(appels) AS appels FROM days GROUP BY owner_id),"
+        " opp AS (SELECT owner_id, gagnees, perdues, ca FROM summed"
+        "  WHERE gagnees > 0 OR perdues > 0),"
+        " calls AS (SELECT owner_id, appels FROM summed WHERE appels > 0),"
+        " pipe AS ("
+        "  SELECT owner_id, COALESCE(sum(montant), 0) AS pipeline"
+        "  FROM rm_analytics_open_pipeline WHERE workspace_id = %(ws)s"
         f"  {_owner(scope, 'owner_id')}"
-        "   AND ((won_at >= %(start)s AND won_at < %(end)s)"
-        "     OR (lost_at >= %(start)s AND lost_at < %(end)s)"
-        "     OR (won_at IS NULL AND lost_at IS NULL))"
-        "  GROUP BY owner_id"
+        "  GROUP BY owner_id HAVING sum(nombre) > 0"
         "), paid AS ("
         "  SELECT o.owner_id, sum(p.paid_amount) AS encaisse FROM rm_analytics_payments p"
         "  JOIN rm_analytics_opportunities o ON o.id = p.opportunity_id"
         "  WHERE p.workspace_id = %(ws)s AND p.paid_at >= %(start)s AND p.paid_at < %(end)s"
         f"  {_owner(scope, 'o.owner_id')}"
         "  GROUP BY o.owner_id"
-        "), calls AS ("
-        "  SELECT auteur_id AS owner_id, count(*) AS appels FROM rm_analytics_activities"
-        "  WHERE workspace_id = %(ws)s AND kind = 'appel'"
-        "   AND date_activite >= %(start)s AND date_activite < %(end)s"
-        f"  {_owner(scope, 'auteur_id')}"
-        "  GROUP BY auteur_id"
         "), owners AS ("
-        "  SELECT owner_id FROM opp UNION SELECT owner_id FROM paid"
-        "  UNION SELECT owner_id FROM calls"
+        "  SELECT owner_id FROM opp UNION SELECT owner_id FROM pipe"
+        "  UNION SELECT owner_id FROM paid UNION SELECT owner_id FROM calls"
         ") SELECT w.owner_id, COALESCE(u.nom, '') AS nom,"
-        " COALESCE(opp.gagnees, 0) AS gagnees, COALESCE(opp.perdues, 0) AS perdues,"
+        " COALESCE(opp.gagnees, 0)::int AS gagnees, COALESCE(opp.perdues, 0)::int AS perdues,"
         " COALESCE(opp.ca, 0) AS ca, COALESCE(paid.encaisse, 0) AS encaisse,"
-        " COALESCE(calls.appels, 0) AS appels, COALESCE(opp.pipeline, 0) AS pipeline"
+        " COALESCE(calls.appels, 0)::int AS appels, COALESCE(pipe.pipeline, 0) AS pipeline"
         " FROM owners w"
         " LEFT JOIN opp ON opp.owner_id IS NOT DISTINCT FROM w.owner_id"
+        " LEFT JOIN pipe ON pipe.owner_id IS NOT DISTINCT FROM w.owner_id"
         " LEFT JOIN paid ON paid.owner_id IS NOT DISTINCT FROM w.owner_id"
         " LEFT JOIN calls ON calls.owner_id IS NOT DISTINCT FROM w.owner_id"
         " LEFT JOIN rm_users u ON u.id = w.owner_id"

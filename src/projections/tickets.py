@@ -193,6 +193,21 @@ class TicketsView(ReadModel):
         )
         return Page(items=items, next_cursor=next_cursor, total=total_row["n"] if total_row else 0)
 
+    def recent_open(self, workspace_id: UUID, limit: int = 10) -> list[TicketRow]:
+        """The open tickets most recently active first (the tableau de bord's list).
+
+        Without the total `search` counts, and through the partial index of the open
+        tickets (`rm_tickets_open_recent`, whose predicate this one repeats): it reads
+        `limit` index entries instead of sorting every open ticket.
+        """
+        rows = self.fetch_all(
+            f"SELECT {_COLUMNS} FROM {_FROM} WHERE t.workspace_id = %s"  # type: ignore[arg-type]
+            " AND t.statut NOT IN ('resolu', 'ferme')"
+            " ORDER BY t.updated_at DESC, t.id DESC LIMIT %s",
+            (workspace_id, clamp_limit(limit)),
+        )
+        return [msgspec.convert(row, TicketRow) for row in rows]
+
     def get(self, workspace_id: UUID, ticket_id: UUID) -> TicketRow | None:
         row = self.fetch_one(
             f"SELECT {_COLUMNS} FROM {_FROM} WHERE t.id = %s AND t.workspace_id = %s",  # type: ignore[arg-type]

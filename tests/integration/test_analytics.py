@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from eventsourcing.persistence import Tracking
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
 
 from adapters.stripe.gateway import StripeGateways
 from crm_core.billing.ports import NoticeKind, PaymentNotice
@@ -307,3 +311,183 @@ def test_payment_and_portal_figures_come_from_the_billing_and_portal_events(
     assert april.delai_paiement_moyen_jours == pytest.approx(13.0)
     people = {row.owner_id: row for row in salespeople(view, Scope(workspace), MARCH)}
     assert people[users["u1"]].montant_encaisse == Decimal("1000.00")
+
+
+# The per-day summaries recomputed from the facts at the end, set-wise: the projection
+# builds them incrementally (subtract before a change, add after), a different path.
+_DAYS_FROM_FACTS = """
+SELECT owner_id, jour, sum(ouvertes) AS ouvertes, sum(gagnees) AS gagnees,
+       sum(montant_gagne) AS montant_gagne, sum(perdues) AS perdues,
+       sum(closes_payees) AS closes_payees, sum(non_payees) AS gagnees_non_payees,
+       sum(en_attente) AS montant_en_attente, sum(avec_lien) AS gagnees_avec_lien,
+       sum(appels) AS appels
+  FROM (
+    SELECT o.owner_id, f.jour, f.ouvertes, f.gagnees, f.montant_gagne, f.perdues,
+           f.closes_payees, f.non_payees, f.en_attente, f.avec_lien, 0 AS appels
+      FROM rm_analytics_opportunities o
+      LEFT JOIN (SELECT opportunity_id, bool_or(paid_at IS NOT NULL) AS paid,
+                        bool_or(link_created_at IS NOT NULL) AS linked
+                   FROM rm_analytics_payments GROUP BY opportunity_id) p
+        ON p.opportunity_id = o.id
+     CROSS JOIN LATERAL (VALUES
+        ((o.opened_at AT TIME ZONE 'Europe/Paris')::date, 1, 0, 0::numeric, 0, 0, 0,
+         0::numeric, 0),
+        ((o.won_at AT TIME ZONE 'Europe/Paris')::date, 0, 1, COALESCE(o.won_amount, 0), 0,
+         COALESCE(p.paid, false)::int, (NOT COALESCE(p.paid, false))::int,
+         CASE WHEN COALESCE(p.paid, false) THEN 0 ELSE COALESCE(o.won_amount, 0) END,
+         COALESCE(p.linked, false)::int),
+        ((o.lost_at AT TIME ZONE 'Europe/Paris')::date, 0, 0, 0, 1,
+         COALESCE(p.paid, false)::int, 0, 0, 0)
+     ) AS f (jour, ouvertes, gagnees, montant_gagne, perdues, closes_payees, non_payees,
+             en_attente, avec_lien)
+     WHERE o.workspace_id = %(ws)s AND f.jour IS NOT NULL
+    UNION ALL
+    SELECT auteur_id, (date_activite AT TIME ZONE 'Europe/Paris')::date, 0, 0, 0, 0, 0, 0, 0,
+           0, 1
+      FROM rm_analytics_activities WHERE workspace_id = %(ws)s AND kind = 'appel'
+  ) facts
+ GROUP BY 1, 2
+"""
+_DAYS_LIVE = """
+SELECT owner_id, jour, ouvertes, gagnees, montant_gagne, perdues, closes_payees,
+       gagnees_non_payees, montant_en_attente, gagnees_avec_lien, appels
+  FROM rm_analytics_days WHERE workspace_id = %(ws)s
+"""
+_STAGE_DAYS_FROM_FACTS = """
+SELECT o.owner_id, (e.entered_at AT TIME ZONE 'Europe/Paris')::date AS jour, e.etape,
+       count(*) AS entrees, COALESCE(sum(o.montant), 0) AS montant
+  FROM rm_analytics_stage_entries e JOIN rm_analytics_opportunities o ON o.id = e.opportunity_id
+ WHERE o.workspace_id = %(ws)s GROUP BY 1, 2, 3
+"""
+_STAGE_DAYS_LIVE = """
+SELECT owner_id, jour, etape, entrees, montant FROM rm_analytics_stage_days
+ WHERE workspace_id = %(ws)s
+"""
+_OPEN_FROM_FACTS = """
+SELECT owner_id, etape, count(*) AS nombre, COALESCE(sum(montant), 0) AS montant
+  FROM rm_analytics_opportunities
+ WHERE workspace_id = %(ws)s AND won_at IS NULL AND lost_at IS NULL GROUP BY 1, 2
+"""
+_OPEN_LIVE = """
+SELECT owner_id, etape, nombre, montant FROM rm_analytics_open_pipeline
+ WHERE workspace_id = %(ws)s
+"""
+
+
+def _nonzero(rows: list[dict[str, object]], keys: int) -> set[tuple[object, ...]]:
+    """Rows as tuples, without the all-zero ones (an owner change leaves its old days
+    at zero) and with numbers compared by value."""
+    out: set[tuple[object, ...]] = set()
+    for row in rows:
+        values = list(row.values())
+        measures = [Decimal(str(v)) for v in values[keys:]]
+        if any(measures):
+            out.add((*values[:keys], *measures))
+    return out
+
+
+def assert_summaries_match_facts(container: Container, workspace: UUID) -> None:
+    view = container.analytics
+    params = {"ws": workspace}
+    assert _nonzero(view.fetch_all(_DAYS_LIVE, params), 2) == _nonzero(
+        view.fetch_all(_DAYS_FROM_FACTS, params), 2
+    )
+    assert _nonzero(view.fetch_all(_STAGE_DAYS_LIVE, params), 3) == _nonzero(
+        view.fetch_all(_STAGE_DAYS_FROM_FACTS, params), 3
+    )
+    assert _nonzero(view.fetch_all(_OPEN_LIVE, params), 2) == _nonzero(
+        view.fetch_all(_OPEN_FROM_FACTS, params), 2
+    )
+
+
+def test_the_per_day_summaries_equal_the_facts_after_reopenings_revisions_and_payments(
+    container: Container,
+    known: tuple[UUID, dict[str, UUID], KnownHistory],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Owner and amount changes, a reopening, a won opportunity paid then reopened and won
+    again: the summaries the dashboard sums stay equal to the facts they summarise."""
+    workspace, users, ids = known
+    assert_summaries_match_facts(container, workspace)
+    view = container.analytics
+    positions = iter(range(1, 100))
+
+    def tracking() -> Tracking:
+        return Tracking(f"test-{workspace}", next(positions))
+
+    payment = uuid4()
+    view.request_payment(
+        payment,
+        workspace_id=workspace,
+        opportunity_id=ids["opp1"],
+        client_id=ids["A"],
+        amount=Decimal(1000),
+        currency="EUR",
+        at=at("2026-03-05"),
+        tracking=tracking(),
+    )
+    view.create_link(payment, Decimal(1000), at("2026-03-05", 12), tracking())
+    assert_summaries_match_facts(container, workspace)
+    view.record_payment(payment, Decimal(1000), at("2026-03-08"), tracking())
+    assert_summaries_match_facts(container, workspace)
+    before = key_figures(view, Scope(workspace), MARCH)
+    clock = Clock(monkeypatch)
+    with acting_as(user_actor(users["u1"])):
+        with clock.at(at("2026-03-10")):
+            container.sales.reopen_opportunity(workspace, ids["opp1"], "negociation")
+        container.wait(container.log.recorder.max_notification_id() or 0, "analytics")
+        assert_summaries_match_facts(container, workspace)
+        after_reopening = key_figures(view, Scope(workspace), MARCH)
+        assert after_reopening.opportunites_gagnees == before.opportunites_gagnees - 1
+        assert after_reopening.conversion_paiement is not None
+        with clock.at(at("2026-03-12")):
+            container.sales.move_opportunity(workspace, ids["opp1"], "gagne")
+        container.wait(container.log.recorder.max_notification_id() or 0, "analytics")
+    assert_summaries_match_facts(container, workspace)
+    again = key_figures(view, Scope(workspace), MARCH)
+    assert again.opportunites_gagnees == before.opportunites_gagnees
+    assert again.gagnees_non_payees == before.gagnees_non_payees  # opp1 is still paid
+
+    assert_migration_backfill_matches(container, workspace)
+
+
+MIGRATION = Path(__file__).resolve().parents[2] / "event_store/migrations/0700_analytics_days.sql"
+
+
+def assert_migration_backfill_matches(container: Container, workspace: UUID) -> None:
+    """A database upgraded by migration 0700 (summaries computed from the existing facts)
+    gets the rows the projection wrote: the workspace's summaries and flags are emptied
+    and the migration run again, in a transaction rolled back afterwards."""
+    params = {"ws": workspace}
+    with psycopg.connect(container.conninfo, row_factory=dict_row) as conn:
+        live_days = _nonzero(conn.execute(_DAYS_LIVE, params).fetchall(), 2)
+        live_stages = _nonzero(conn.execute(_STAGE_DAYS_LIVE, params).fetchall(), 3)
+        live_open = _nonzero(conn.execute(_OPEN_LIVE, params).fetchall(), 2)
+        flags = conn.execute(
+            "SELECT id, paid, linked FROM rm_analytics_opportunities WHERE workspace_id = %(ws)s"
+            " ORDER BY id",
+            params,
+        ).fetchall()
+        assert any(row["paid"] for row in flags)
+        for table in ("rm_analytics_days", "rm_analytics_stage_days", "rm_analytics_open_pipeline"):
+            conn.execute(
+                SQL("DELETE FROM {} WHERE workspace_id = %(ws)s").format(Identifier(table)), params
+            )
+        conn.execute(
+            "UPDATE rm_analytics_opportunities SET paid = false, linked = false"
+            " WHERE workspace_id = %(ws)s",
+            params,
+        )
+        conn.execute(MIGRATION.read_text(encoding="utf-8"))  # type: ignore[call-overload]
+        assert _nonzero(conn.execute(_DAYS_LIVE, params).fetchall(), 2) == live_days
+        assert _nonzero(conn.execute(_STAGE_DAYS_LIVE, params).fetchall(), 3) == live_stages
+        assert _nonzero(conn.execute(_OPEN_LIVE, params).fetchall(), 2) == live_open
+        assert (
+            conn.execute(
+                "SELECT id, paid, linked FROM rm_analytics_opportunities"
+                " WHERE workspace_id = %(ws)s ORDER BY id",
+                params,
+            ).fetchall()
+            == flags
+        )
+        conn.rollback()

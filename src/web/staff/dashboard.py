@@ -97,10 +97,8 @@ class DashboardController(Controller):
             error = problem.message
             period = parse_period(None, None, today)
         data = build_dashboard(container, staff, period)
-        tickets = container.tickets.search(staff.workspace_id, open_only=True, limit=10)
-        urgent = [
-            t for t in tickets.items if t.priorite in ("haute", "urgente") or t.assignee_id is None
-        ]
+        tickets = container.tickets.recent_open(staff.workspace_id, limit=10)
+        urgent = [t for t in tickets if t.priorite in ("haute", "urgente") or t.assignee_id is None]
         return page(
             request,
             "staff/dashboard.html",
