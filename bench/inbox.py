@@ -37,6 +37,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import _common  # noqa: F401  (first: takes bench/ off sys.path, where web.py shadows `web`)
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo

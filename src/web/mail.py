@@ -89,14 +89,23 @@ def inbox_address(container: Container, workspace_id: UUID, client_id: UUID) -> 
     )
 
 
+def attachment_store(container: Container) -> ContentStore:
+    """Where received attachments are kept (by sha256), outside the events."""
+    return ContentStore(container.settings.data_dir / "mail" / "pieces-jointes")
+
+
+def quarantine_store(container: Container) -> ContentStore:
+    """Where the raw bytes of the messages that could not be read are kept."""
+    return ContentStore(container.settings.data_dir / "mail" / "quarantaine")
+
+
 def build_ingestor(container: Container) -> MailIngestor:
     config = container.settings.mail
-    root = container.settings.data_dir / "mail"
     return MailIngestor(
         container.inbox,
         ReadModelDirectory(container.inbox_view, inbox_secret(config)),
-        attachments=ContentStore(root / "pieces-jointes"),
-        quarantine=ContentStore(root / "quarantaine"),
+        attachments=attachment_store(container),
+        quarantine=quarantine_store(container),
         max_message_bytes=config.max_message_bytes,
         max_attachment_bytes=config.max_attachment_bytes,
     )

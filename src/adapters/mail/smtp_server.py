@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from aiosmtpd.controller import Controller
 
@@ -23,6 +24,16 @@ from adapters.mail.ingest import MailIngestor
 
 log = logging.getLogger(__name__)
 MAX_RECIPIENTS = 50
+
+
+def session_workspaces(envelope: Any) -> dict[str, list[UUID]]:
+    """The workspaces found for each accepted `RCPT TO` of this envelope (aiosmtpd
+    gives a new envelope to every transaction, so nothing outlives it)."""
+    found: dict[str, list[UUID]] | None = getattr(envelope, "crm_workspaces", None)
+    if found is None:
+        found = {}
+        envelope.crm_workspaces = found
+    return found
 
 
 class InboxHandler:
@@ -38,13 +49,17 @@ class InboxHandler:
             return "452 4.5.3 Trop de destinataires"
         loop = asyncio.get_running_loop()
         try:
-            accepted = await loop.run_in_executor(self.executor, self.ingestor.accepts, address)
+            workspaces = await loop.run_in_executor(
+                self.executor, self.ingestor.workspaces_for, address
+            )
         except Exception:  # the directory is down: let the sender retry
             log.exception("Recherche du destinataire impossible")
             return "451 4.3.0 Erreur temporaire, réessayez plus tard"
-        if not accepted:
+        if not workspaces:
             return "550 5.1.1 Destinataire inconnu"
         envelope.rcpt_tos.append(address)
+        # Kept for DATA, a moment later in this transaction: not looked up twice.
+        session_workspaces(envelope)[address] = workspaces
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
@@ -54,7 +69,11 @@ class InboxHandler:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
-                self.executor, self.ingestor.deliver, raw, list(envelope.rcpt_tos)
+                self.executor,
+                self.ingestor.deliver,
+                raw,
+                list(envelope.rcpt_tos),
+                session_workspaces(envelope),
             )
         except Exception:  # never lose a message: the sender keeps it and retries
             log.exception("Message non enregistré, réponse 451")
