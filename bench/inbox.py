@@ -190,12 +190,13 @@ def measure(  # noqa: PLR0915  (one scenario, read top to bottom)
 
         batches = [prepared[i :: args.connections] for i in range(args.connections)]
         threads = [threading.Thread(target=sender_thread, args=(b,)) for b in batches]
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.process_time()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         sent_seconds = time.monotonic() - t0
+        cpu_seconds = time.process_time() - cpu0
         watcher.join(timeout=120)
         stop.set()
     latencies = [seen[i] - started_at[i] for i in acked_at if i in seen]
@@ -213,6 +214,9 @@ def measure(  # noqa: PLR0915  (one scenario, read top to bottom)
             "total_mb": round(sum(sizes) / 1e6, 1),
         },
         "smtp_msg_per_s": round(len(acked_at) / sent_seconds, 1),
+        # CPU of this process (receiver, projections, and the bench's own SMTP clients
+        # and watcher) per message while sending: what one core can afford.
+        "process_cpu_ms_per_message": round(cpu_seconds * 1000 / max(len(acked_at), 1), 2),
         "latency_delivery_to_timeline_s": {
             "p50": round(percentile(latencies, 0.50), 3),
             "p95": round(percentile(latencies, 0.95), 3),
