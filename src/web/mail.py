@@ -22,7 +22,7 @@ from adapters.mail.smtp_server import running_smtp_receiver
 from adapters.mail.store import ContentStore
 from crm_core.errors import DomainError
 from crm_core.inbox.addresses import client_inbox_address, client_inbox_key
-from crm_core.inbox.application import ServerAccess
+from crm_core.inbox.application import InboxApplication, ServerAccess
 from crm_core.inbox.domainmodel import SmtpSecurity
 from projections.inbox import InboxView
 from projections.outbox import Dispatch
@@ -99,10 +99,10 @@ def quarantine_store(container: Container) -> ContentStore:
     return ContentStore(container.settings.data_dir / "mail" / "quarantaine")
 
 
-def build_ingestor(container: Container) -> MailIngestor:
+def build_ingestor(container: Container, inbox: InboxApplication | None = None) -> MailIngestor:
     config = container.settings.mail
     return MailIngestor(
-        container.inbox,
+        inbox or container.inbox,
         ReadModelDirectory(container.inbox_view, inbox_secret(config)),
         attachments=attachment_store(container),
         quarantine=quarantine_store(container),
@@ -170,13 +170,23 @@ def running_mail_receiver(
     container: Container, *, host: str | None = None, port: int | None = None
 ) -> Iterator[tuple[str, int]]:
     config = container.settings.mail
-    with running_smtp_receiver(
-        build_ingestor(container),
-        host=host or config.listen_host,
-        port=config.listen_port if port is None else port,
-        max_message_bytes=config.max_message_bytes,
-    ) as address:
-        yield address
+    # The receiver's own application, without the ping before each use of a pooled
+    # connection (a round trip per query, four per message): a save that meets a
+    # dead connection is retried by the library or answered 451, and the sending
+    # server delivers again later, so nothing is lost without it.
+    inbox = InboxApplication(
+        {**container.env, "POSTGRES_PRE_PING": "n"}, cipher=container.inbox.cipher
+    )
+    try:
+        with running_smtp_receiver(
+            build_ingestor(container, inbox),
+            host=host or config.listen_host,
+            port=config.listen_port if port is None else port,
+            max_message_bytes=config.max_message_bytes,
+        ) as address:
+            yield address
+    finally:
+        inbox.close()
 
 
 def poll_imap_once(container: Container, ingestor: MailIngestor | None = None) -> dict[UUID, Any]:
