@@ -222,23 +222,26 @@ class SubjectKeyring:
         raw = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(_NONCE)
         wrapped = nonce + self._master_key().encrypt(nonce, raw, subject.bytes)
-        with self.datastore.transaction(commit=True) as curs:
-            # Two processes creating the same subject's key: the first one wins and
-            # both read it back.
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            # One statement, committed by itself (the pool's connections autocommit):
+            # one round trip where a transaction took four, and a new record's key
+            # is written once per record. Two processes creating the same subject's
+            # key: the first one wins and the other reads it back.
             curs.execute(
                 SQL(
                     "INSERT INTO {0} (subject_id, owner_id, wrapped_key) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (subject_id) DO NOTHING"
+                    " ON CONFLICT (subject_id) DO NOTHING RETURNING wrapped_key"
                 ).format(self._table),
                 (subject, owner, wrapped),
-            )
-            curs.execute(
-                SQL("SELECT wrapped_key, erased_at FROM {0} WHERE subject_id = %s").format(
-                    self._table
-                ),
-                (subject,),
+                prepare=True,
             )
             row = curs.fetchone()
+            if row is None:  # the subject had a key already, or was erased
+                curs.execute(
+                    SQL("SELECT wrapped_key FROM {0} WHERE subject_id = %s").format(self._table),
+                    (subject,),
+                )
+                row = curs.fetchone()
         if row is None or row["wrapped_key"] is None:
             raise ErasedSubjectError
         key = self._unwrap(subject, bytes(row["wrapped_key"]))
