@@ -10,10 +10,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import dramatiq
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
 
 from adapters.mail.imap import ImapError, poll_mailbox
 from adapters.mail.ingest import MailIngestor
@@ -99,11 +101,15 @@ def quarantine_store(container: Container) -> ContentStore:
     return ContentStore(container.settings.data_dir / "mail" / "quarantaine")
 
 
-def build_ingestor(container: Container, inbox: InboxApplication | None = None) -> MailIngestor:
+def build_ingestor(
+    container: Container,
+    inbox: InboxApplication | None = None,
+    view: InboxView | None = None,
+) -> MailIngestor:
     config = container.settings.mail
     return MailIngestor(
         inbox or container.inbox,
-        ReadModelDirectory(container.inbox_view, inbox_secret(config)),
+        ReadModelDirectory(view or container.inbox_view, inbox_secret(config)),
         attachments=attachment_store(container),
         quarantine=quarantine_store(container),
         max_message_bytes=config.max_message_bytes,
@@ -174,12 +180,14 @@ def running_mail_receiver(
     # connection (a round trip per query, four per message): a save that meets a
     # dead connection is retried by the library or answered 451, and the sending
     # server delivers again later, so nothing is lost without it.
-    inbox = InboxApplication(
-        {**container.env, "POSTGRES_PRE_PING": "n"}, cipher=container.inbox.cipher
-    )
+    env = {**container.env, "POSTGRES_PRE_PING": "n"}
+    inbox = InboxApplication(env, cipher=container.inbox.cipher)
+    # Its look-ups (domains, clients) through a view of its own, without the ping too.
+    factory = InfrastructureFactory[Any].construct(env=Environment("inbox", env))
+    view = cast(InboxView, factory.tracking_recorder(InboxView))
     try:
         with running_smtp_receiver(
-            build_ingestor(container, inbox),
+            build_ingestor(container, inbox, view),
             host=host or config.listen_host,
             port=config.listen_port if port is None else port,
             max_message_bytes=config.max_message_bytes,
@@ -187,6 +195,7 @@ def running_mail_receiver(
             yield address
     finally:
         inbox.close()
+        view.datastore.close()
 
 
 def poll_imap_once(container: Container, ingestor: MailIngestor | None = None) -> dict[UUID, Any]:
