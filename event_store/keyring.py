@@ -291,17 +291,18 @@ class SubjectKeyring:
             curs.execute(
                 SQL(
                     "INSERT INTO {0} (subject_id, owner_id, wrapped_key) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (subject_id) DO NOTHING"
+                    " ON CONFLICT (subject_id) DO NOTHING RETURNING wrapped_key"
                 ).format(self._table),
                 (subject, owner, wrapped),
-            )
-            curs.execute(
-                SQL("SELECT wrapped_key, erased_at FROM {0} WHERE subject_id = %s").format(
-                    self._table
-                ),
-                (subject,),
+                prepare=True,
             )
             row = curs.fetchone()
+            if row is None:  # the subject had a key already, or was erased
+                curs.execute(
+                    SQL("SELECT wrapped_key FROM {0} WHERE subject_id = %s").format(self._table),
+                    (subject,),
+                )
+                row = curs.fetchone()
         if row is None or row["wrapped_key"] is None:
             raise ErasedSubjectError
         key = self._unwrap(subject, bytes(row["wrapped_key"]))

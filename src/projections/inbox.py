@@ -56,6 +56,7 @@ class EmailRow(msgspec.Struct, frozen=True):
     derniere_erreur: str
     nb_pieces_jointes: int
     quarantaine_raison: str
+    taille: int
 
 
 class EmailDetail(msgspec.Struct, frozen=True):
@@ -85,6 +86,7 @@ class EmailDetail(msgspec.Struct, frozen=True):
     quarantaine_raison: str
     quarantaine_sha256: str
     taille: int
+    quarantaine_ignoree: bool
 
 
 class RuleRow(msgspec.Struct, frozen=True):
@@ -99,13 +101,13 @@ _ROW_COLUMNS = (
     "id, workspace_id, client_id, origine, sens, thread_id, expediteur, destinataires, sujet,"
     " extrait, date_message, auteur, automatique, ticket_id, etat_envoi, tentatives,"
     " derniere_erreur, jsonb_array_length(pieces_jointes) AS nb_pieces_jointes,"
-    " quarantaine_raison"
+    " quarantaine_raison, taille"
 )
 _DETAIL_COLUMNS = (
     "id, workspace_id, client_id, origine, sens, message_id, thread_id, expediteur,"
     " destinataires, cc, sujet, texte, html, date_message, auteur, rattachement, automatique,"
     " pieces_jointes, ticket_id, action_ticket, etat_envoi, tentatives, derniere_erreur,"
-    " quarantaine_raison, quarantaine_sha256, taille"
+    " quarantaine_raison, quarantaine_sha256, taille, quarantaine_ignoree"
 )
 _INSERT = (
     "INSERT INTO rm_emails (id, workspace_id, client_id, origine, sens, message_id, thread_id,"
@@ -237,12 +239,28 @@ class InboxView(ReadModel):
     def quarantined(
         self, workspace_id: UUID, *, limit: int = 50, cursor: str | None = None
     ) -> Page[EmailRow]:
+        """Messages that could not be read, newest first (not those set aside)."""
         return self._page(
-            ["workspace_id = %(ws)s", "origine = 'quarantaine'"],
+            ["workspace_id = %(ws)s", "origine = 'quarantaine'", "NOT quarantaine_ignoree"],
             {"ws": workspace_id},
             limit,
             cursor,
         )
+
+    def attachments_of(
+        self, workspace_id: UUID, email_ids: list[UUID]
+    ) -> dict[UUID, list[AttachmentRow]]:
+        """The files of the emails among timeline entries, for their download links."""
+        if not email_ids:
+            return {}
+        rows = self.fetch_all(
+            "SELECT id, pieces_jointes FROM rm_emails WHERE workspace_id = %s AND id = ANY(%s)"
+            " AND jsonb_array_length(pieces_jointes) > 0",
+            (workspace_id, email_ids),
+        )
+        return {
+            row["id"]: msgspec.convert(row["pieces_jointes"], list[AttachmentRow]) for row in rows
+        }
 
     def get(self, workspace_id: UUID, email_id: UUID) -> EmailDetail | None:
         row = self.fetch_one(
@@ -317,6 +335,7 @@ class InboxProjection(Projection[InboxView]):
         EmailMessage.Quarantined,
         EmailMessage.SendRequested,
         EmailMessage.AttachedToClient,
+        EmailMessage.Dismissed,
         EmailMessage.Sent,
         EmailMessage.SendFailed,
         InboxRules.RuleAdded,
@@ -423,6 +442,10 @@ class InboxProjection(Projection[InboxView]):
             client_id=event.client_id,
             rattachement=event.rattachement,
         )
+
+    @process_event.register
+    def _(self, event: EmailMessage.Dismissed, tracking: Tracking) -> None:
+        self.view.update(event.originator_id, event.timestamp, tracking, quarantaine_ignoree=True)
 
     @process_event.register
     def _(self, event: EmailMessage.Sent, tracking: Tracking) -> None:

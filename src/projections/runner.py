@@ -119,15 +119,27 @@ class BatchingProjectionRunner(Generic[V]):
                         pass
 
     def _apply_page(self, position: int) -> tuple[int, bool]:
-        """Apply the next page after `position`; return the new position and if it was full."""
+        """Apply the next page after `position`; return the new position and if it was full.
+
+        The position returned may pass events of other topics: the log's head is read
+        first, and every event up to it is committed (the library inserts under a
+        table lock held to the commit), so a page that is not full has seen all this
+        projection's events up to the head. Without that, a projection whose topics
+        are quiet (the pipeline while mail pours in) would scan every newer event of
+        the log again at each wake-up, a scan that grows with the log.
+        """
+        head = self._recorder.max_notification_id() or 0
+        if head <= position:
+            return position, False
         page = self._recorder.select_notifications(
             start=position,
             limit=self._page_size,
+            stop=head,
             topics=self.projection.topics,
             inclusive_of_start=False,
         )
         if not page:
-            return position, False
+            return head, False
         mapper = self.app.mapper
         with self.view.batch():
             for notification in page:
@@ -139,7 +151,10 @@ class BatchingProjectionRunner(Generic[V]):
                     mapper.to_domain_event(notification), Tracking(self.app_name, notification.id)
                 )
                 position = notification.id
-        return position, len(page) == self._page_size
+        full = len(page) == self._page_size
+        if not full and not self._stopping.is_set():
+            position = head
+        return position, full
 
     def stop(self) -> None:
         self._stopping.set()

@@ -38,6 +38,7 @@ from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
 from web.staff.emails import EmailsController
 from web.staff.inbox_api import InboxApiController
+from web.staff.mail_files import MailFilesController
 from web.staff.mail_settings import MailSettingsController
 from web.staff.notifications import NotificationsController
 from web.staff.payments import PaymentLinksController, PaymentSettingsController
@@ -67,6 +68,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         PaymentsController,
         InboxApiController,
         EmailsController,
+        MailFilesController,
         MailSettingsController,
         DashboardApiController,
         *api_handlers(),

@@ -167,7 +167,15 @@ def start_runner(
     projection_class, registered_view = PROJECTIONS[name]
     view_class = view_class or registered_view
     # A runner reads one subscription and writes one transaction at a time: small pools.
-    runner_env = {**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "3"}
+    # No ping before each use: a runner already survives a lost connection (it waits,
+    # then resumes from its tracked position), and each of the dozen runners wakes on
+    # every save of the log, so a ping would double their queries.
+    runner_env = {
+        **env,
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "3",
+        "POSTGRES_PRE_PING": "n",
+    }
     return BatchingProjectionRunner(
         application_class=EventLog,
         projection_class=projection_class,

@@ -10,10 +10,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import dramatiq
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
 
 from adapters.mail.imap import ImapError, poll_mailbox
 from adapters.mail.ingest import MailIngestor
@@ -22,7 +24,7 @@ from adapters.mail.smtp_server import running_smtp_receiver
 from adapters.mail.store import ContentStore
 from crm_core.errors import DomainError
 from crm_core.inbox.addresses import client_inbox_address, client_inbox_key
-from crm_core.inbox.application import ServerAccess
+from crm_core.inbox.application import InboxApplication, ServerAccess
 from crm_core.inbox.domainmodel import SmtpSecurity
 from projections.inbox import InboxView
 from projections.outbox import Dispatch
@@ -89,14 +91,27 @@ def inbox_address(container: Container, workspace_id: UUID, client_id: UUID) -> 
     )
 
 
-def build_ingestor(container: Container) -> MailIngestor:
+def attachment_store(container: Container) -> ContentStore:
+    """Where received attachments are kept (by sha256), outside the events."""
+    return ContentStore(container.settings.data_dir / "mail" / "pieces-jointes")
+
+
+def quarantine_store(container: Container) -> ContentStore:
+    """Where the raw bytes of the messages that could not be read are kept."""
+    return ContentStore(container.settings.data_dir / "mail" / "quarantaine")
+
+
+def build_ingestor(
+    container: Container,
+    inbox: InboxApplication | None = None,
+    view: InboxView | None = None,
+) -> MailIngestor:
     config = container.settings.mail
-    root = container.settings.data_dir / "mail"
     return MailIngestor(
-        container.inbox,
-        ReadModelDirectory(container.inbox_view, inbox_secret(config)),
-        attachments=ContentStore(root / "pieces-jointes"),
-        quarantine=ContentStore(root / "quarantaine"),
+        inbox or container.inbox,
+        ReadModelDirectory(view or container.inbox_view, inbox_secret(config)),
+        attachments=attachment_store(container),
+        quarantine=quarantine_store(container),
         max_message_bytes=config.max_message_bytes,
         max_attachment_bytes=config.max_attachment_bytes,
     )
@@ -161,13 +176,26 @@ def running_mail_receiver(
     container: Container, *, host: str | None = None, port: int | None = None
 ) -> Iterator[tuple[str, int]]:
     config = container.settings.mail
-    with running_smtp_receiver(
-        build_ingestor(container),
-        host=host or config.listen_host,
-        port=config.listen_port if port is None else port,
-        max_message_bytes=config.max_message_bytes,
-    ) as address:
-        yield address
+    # The receiver's own application, without the ping before each use of a pooled
+    # connection (a round trip per query, four per message): a save that meets a
+    # dead connection is retried by the library or answered 451, and the sending
+    # server delivers again later, so nothing is lost without it.
+    env = {**container.env, "POSTGRES_PRE_PING": "n"}
+    inbox = InboxApplication(env, cipher=container.inbox.cipher)
+    # Its look-ups (domains, clients) through a view of its own, without the ping too.
+    factory = InfrastructureFactory[Any].construct(env=Environment("inbox", env))
+    view = cast(InboxView, factory.tracking_recorder(InboxView))
+    try:
+        with running_smtp_receiver(
+            build_ingestor(container, inbox, view),
+            host=host or config.listen_host,
+            port=config.listen_port if port is None else port,
+            max_message_bytes=config.max_message_bytes,
+        ) as address:
+            yield address
+    finally:
+        inbox.close()
+        view.datastore.close()
 
 
 def poll_imap_once(container: Container, ingestor: MailIngestor | None = None) -> dict[UUID, Any]:

@@ -66,6 +66,18 @@ def date_fr(value: date | datetime | None, with_time: bool = False) -> str:
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
 
 
+def octets(size: int | None) -> str:
+    """A size in French: '812 o', '12,4 Ko', '2,1 Mo' (1 Ko = 1,000 bytes, as on disks)."""
+    if size is None:
+        return "—"
+    if size < 1000:
+        return f"{size} o"
+    for unit, scale in (("Ko", 1e3), ("Mo", 1e6), ("Go", 1e9)):
+        if size < scale * 1000 or unit == "Go":
+            return f"{size / scale:.1f} {unit}".replace(".", ",")
+    return f"{size} o"  # pragma: no cover  (the loop always returns)
+
+
 def label(value: str | None, kind: str) -> str:
     if value is None:
         return "—"
@@ -78,7 +90,7 @@ def template_config(*, reload: bool = False) -> TemplateConfig[JinjaTemplateEngi
         # Compiled templates stay cached; with auto_reload, every render (and every
         # include) would stat its file to see whether it changed.
         env.auto_reload = reload
-        env.filters.update(money=money, date_fr=date_fr, label=label)
+        env.filters.update(money=money, date_fr=date_fr, label=label, octets=octets)
         env.globals.update(LABELS=LABELS)
         env.trim_blocks = True
         env.lstrip_blocks = True

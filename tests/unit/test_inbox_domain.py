@@ -105,3 +105,22 @@ def test_an_outgoing_email_needs_a_valid_recipient() -> None:
             thread_id=uuid4(),
         )
     assert set(error.value.errors) == {"destinataires", "sujet"}
+
+
+def test_a_quarantined_message_is_set_aside_once_and_nothing_else_can_be() -> None:
+    ws = uuid4()
+    quarantined = EmailMessage.quarantine(
+        email_id=uuid4(), workspace_id=ws, raison="Illisible.", sha256="0" * 64, taille=12
+    )
+    quarantined.dismiss()
+    quarantined.dismiss()  # a second click changes nothing
+    dismissed = [e for e in quarantined.collect_events() if type(e).__name__ == "Dismissed"]
+    assert len(dismissed) == 1 and quarantined.ecarte
+    with pytest.raises(DomainError, match="Un message en quarantaine ne peut pas être rattaché"):
+        quarantined.attach_to(uuid4())
+    logged = EmailMessage.quarantine(
+        email_id=uuid4(), workspace_id=ws, raison="x", sha256="1" * 64, taille=1
+    )
+    logged.quarantaine = False  # as a received message is
+    with pytest.raises(DomainError, match="Seul un message en quarantaine peut être ignoré"):
+        logged.dismiss()

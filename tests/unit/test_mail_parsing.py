@@ -83,3 +83,27 @@ def test_bytes_that_are_no_message_are_unreadable(store: ContentStore) -> None:
 
 def test_html_to_text_keeps_blocks_apart() -> None:
     assert html_to_text("<p>un</p><p>deux<br>trois</p>") == "un\n\ndeux\ntrois"
+
+
+@pytest.mark.parametrize(
+    ("disposition", "expected"),
+    [
+        ("attachment; filename*=utf-8''caf%C3%A9%20cr%C3%A8me.pdf", "café crème.pdf"),
+        ('attachment; filename="=?utf-8?q?r=C3=A9sum=C3=A9.pdf?="', "résumé.pdf"),
+        ('attachment; filename="=?iso-8859-1?b?ZOl2aXMucGRm?="', "dévis.pdf"),
+        ('attachment; filename="../../etc/passwd"', "_.._etc_passwd"),
+        ("attachment", "piece-jointe-1.pdf"),
+    ],
+)
+def test_attachment_names_are_decoded_and_made_safe(
+    store: ContentStore, disposition: str, expected: str
+) -> None:
+    raw = (
+        "From: a@client.example\r\nTo: b@agence.test\r\nSubject: Nom\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\ntexte\r\n"
+        f"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: {disposition}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--b--\r\n"
+    ).encode()
+    email = parse_message(raw, store=store, max_attachment_bytes=1000)
+    assert [p.nom for p in email.pieces_jointes] == [expected]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -85,19 +85,49 @@ class MailIngestor:
 
     def accepts(self, recipient: str) -> bool:
         """SMTP `RCPT TO`: only addresses of a domain some workspace owns."""
-        return bool(self.directory.workspaces_for_domain(domain_of(recipient)))
+        return bool(self.workspaces_for(recipient))
 
-    def deliver(self, raw: bytes, recipients: Sequence[str]) -> list[IngestResult]:
-        """An SMTP delivery: one record per workspace the envelope addresses."""
+    def workspaces_for(self, recipient: str) -> list[UUID]:
+        """The workspaces that own the recipient's domain (none: not ours)."""
+        return self.directory.workspaces_for_domain(domain_of(recipient))
+
+    def deliver(
+        self,
+        raw: bytes,
+        recipients: Sequence[str],
+        resolved: Mapping[str, Sequence[UUID]] | None = None,
+    ) -> list[IngestResult]:
+        """An SMTP delivery: one record per workspace the envelope addresses.
+
+        `resolved` is what `workspaces_for` answered at `RCPT TO`, a moment ago in
+        the same SMTP transaction: not asked again.
+        """
         by_workspace: dict[UUID, list[str]] = {}
+        domains: dict[UUID, str] = {}
         for recipient in recipients:
-            for workspace_id in self.directory.workspaces_for_domain(domain_of(recipient)):
+            workspaces = (
+                resolved[recipient]
+                if resolved is not None and recipient in resolved
+                else self.workspaces_for(recipient)
+            )
+            for workspace_id in workspaces:
                 by_workspace.setdefault(workspace_id, []).append(recipient.lower())
-        return [self.ingest(ws, raw, rcpts) for ws, rcpts in by_workspace.items()]
+                # The workspace was found by this very domain: its mail domain.
+                domains[workspace_id] = domain_of(recipient)
+        return [
+            self.ingest(ws, raw, rcpts, domain=domains[ws]) for ws, rcpts in by_workspace.items()
+        ]
 
     def ingest(
-        self, workspace_id: UUID, raw: bytes, envelope_recipients: Sequence[str] = ()
+        self,
+        workspace_id: UUID,
+        raw: bytes,
+        envelope_recipients: Sequence[str] = (),
+        *,
+        domain: str | None = None,
     ) -> IngestResult:
+        """One message for one workspace; `domain` is its mail domain when the
+        caller already knows it (else it is looked up)."""
         digest = hashlib.sha256(raw).hexdigest()
         with acting_as(MAIL_ACTOR):
             if len(raw) > self.max_message_bytes:
@@ -126,7 +156,8 @@ class MailIngestor:
                 return self._quarantine(
                     workspace_id, raw, digest, f"Analyse impossible ({type(error).__name__})."
                 )
-            domain = self.directory.mail_domain(workspace_id)
+            if domain is None:
+                domain = self.directory.mail_domain(workspace_id)
             if self._looks_like_ours(email, domain):
                 email = msgspec.structs.replace(email, automatique=True)
             client_id, how = self._resolve(workspace_id, domain, email, envelope_recipients)

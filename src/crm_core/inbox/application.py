@@ -9,10 +9,12 @@ from uuid import UUID, uuid4
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import EventStore
 
 from crm_core.accounts.domainmodel import Workspace
 from crm_core.application import CrmApplication, Receipt, command
 from crm_core.errors import ConflictError, DomainError, NotFoundError
+from crm_core.group_commit import GroupCommitEventStore
 from crm_core.ids import (
     email_id_for,
     inbox_rules_id_for,
@@ -110,6 +112,11 @@ class InboxApplication(CrmApplication):
         super().__init__(env)
         self.cipher = cipher
 
+    def construct_event_store(self) -> EventStore[UUID]:
+        # A mail server delivers over several connections at once: the messages
+        # recorded at the same moment share one transaction (see group_commit).
+        return GroupCommitEventStore(mapper=self.mapper, recorder=self.recorder)
+
     # --- helpers ----------------------------------------------------------------
     def _email(self, workspace_id: UUID, email_id: UUID) -> EmailMessage:
         return self._load(EmailMessage, email_id, workspace_id, "Message")
@@ -202,8 +209,8 @@ class InboxApplication(CrmApplication):
             if message_id
             else raw_email_id_for(workspace_id, empreinte)
         )
-        if self._exists(email_id):
-            return Reception(email_id, self._position(), nouveau=False)
+        # No look-up first: a message already recorded makes the save conflict (the
+        # id comes from its Message-ID), which rolls back anything decided with it.
 
         parent = self._parent(workspace_id, email)
         root = email.references[0] if email.references else email.in_reply_to
@@ -338,6 +345,13 @@ class InboxApplication(CrmApplication):
             if self._exists(email_id):  # quarantined by a concurrent delivery
                 return Receipt(email_id, self._position())
             raise
+
+    @command
+    def dismiss_quarantined(self, workspace_id: UUID, email_id: UUID) -> Receipt:
+        """An admin sets a quarantined message aside (« Ignorer »)."""
+        email = self._email(workspace_id, email_id)
+        email.dismiss()
+        return Receipt(email.id, self._commit(email))
 
     @command
     def attach_to_client(self, workspace_id: UUID, email_id: UUID, client_id: UUID) -> Receipt:

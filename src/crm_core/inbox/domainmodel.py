@@ -181,6 +181,10 @@ class EmailMessage(CrmAggregate):
             aggregate.etat_envoi = DeliveryState.EN_ATTENTE
             aggregate.outgoing = self
 
+    class Dismissed(CrmAggregate.Event):
+        """An admin set a quarantined message aside: it leaves the quarantine list
+        (its raw bytes stay where they are, the history keeps it)."""
+
     class AttachedToClient(CrmAggregate.Event):
         # No personal field: it hands the email's key to its client (the owner).
         personal_data: ClassVar[PersonalData] = PersonalData(fields=(), owner=_OWNED_BY_CLIENT)
@@ -209,6 +213,7 @@ class EmailMessage(CrmAggregate):
         self.references: tuple[str, ...] = ()
         self.ticket_id: UUID | None = None
         self.quarantaine = False
+        self.ecarte = False
         self.etat_envoi: DeliveryState | None = None
         self.tentatives = 0
         self.outgoing: EmailMessage.SendRequested | None = None
@@ -380,6 +385,17 @@ class EmailMessage(CrmAggregate):
     @event(AttachedToClient)
     def _attach(self, client_id: UUID, rattachement: str) -> None:
         self.client_id = client_id
+
+    def dismiss(self) -> None:
+        """Set a quarantined message aside (once: a second time changes nothing)."""
+        if not self.quarantaine:
+            raise DomainError("Seul un message en quarantaine peut être ignoré.")
+        if not self.ecarte:
+            self._dismiss()
+
+    @event(Dismissed)
+    def _dismiss(self) -> None:
+        self.ecarte = True
 
     def _ensure_outgoing(self) -> None:
         if self.etat_envoi is None:

@@ -16,7 +16,7 @@ from projections.clients import ClientDetail
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
-from web.staff.emails import delivery_states, email_section
+from web.staff.emails import delivery_states, email_attachments, email_section
 from web.staff.forms import Form, FormData, Pager, Parsed, is_fragment, query, text
 from web.staff.payments import payment_badges
 from web.staff.timeline import FILTERS, actor_name, kind_of, kinds_for
@@ -131,6 +131,7 @@ def client_sections(
         "portal_visits": container.portal_view.visits(staff.workspace_id, client.id),
         "portal_issued_at": container.portal_view.link_issued_at(staff.workspace_id, client.id),
         "email_states": delivery_states(container, staff, timeline.items),
+        "email_files": email_attachments(container, staff, timeline.items),
         **email_section(container, staff, client, email_form),
     }
 

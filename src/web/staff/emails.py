@@ -18,6 +18,7 @@ from litestar.response import Template
 from crm_core.context import user_actor
 from crm_core.errors import DomainError, NotFoundError
 from projections.clients import ClientDetail
+from projections.inbox import AttachmentRow
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
@@ -70,10 +71,22 @@ def email_section(
     }
 
 
+def _email_ids(entries: list[Any]) -> list[UUID]:
+    return [
+        e.reference_id for e in entries if e.type_evenement == "email_client" and e.reference_id
+    ]
+
+
 def delivery_states(container: Container, staff: Staff, entries: list[Any]) -> dict[UUID, str]:
     """The delivery state of the outgoing emails among timeline entries."""
-    ids = [e.reference_id for e in entries if e.type_evenement == "email_client" and e.reference_id]
-    return container.inbox_view.delivery_states(staff.workspace_id, ids)
+    return container.inbox_view.delivery_states(staff.workspace_id, _email_ids(entries))
+
+
+def email_attachments(
+    container: Container, staff: Staff, entries: list[Any]
+) -> dict[UUID, list[AttachmentRow]]:
+    """The files of the emails among timeline entries (their download links)."""
+    return container.inbox_view.attachments_of(staff.workspace_id, _email_ids(entries))
 
 
 # --- ready-made messages ------------------------------------------------------------
@@ -326,6 +339,11 @@ class EmailsController(Controller):
             ][:3]
             for email in unsorted.items
         }
+        quarantined = (
+            container.inbox_view.quarantined(staff.workspace_id, limit=1).total
+            if staff.can(Permission.ADMIN)
+            else 0
+        )
         return page(
             request,
             "staff/emails/unsorted.html",
@@ -333,6 +351,7 @@ class EmailsController(Controller):
             unsorted=unsorted,
             clients=clients,
             suggestions=suggestions,
+            quarantined=quarantined,
         )
 
     @get("/emails/a-trier", sync_to_thread=True)
