@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
@@ -20,6 +19,7 @@ from crm_core.errors import (
     ErasureUnavailableError,
     NotFoundError,
 )
+from crm_core.group_commit import GroupCommit
 from crm_core.ports import PersonalDataVault
 
 # Every area application records into this one log, so a projection reads one
@@ -49,80 +49,6 @@ def command(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class _Ticket:
-    """One caller's events waiting for a grouped save, and what became of them."""
-
-    def __init__(self, events: Sequence[Any]) -> None:
-        self.events = events
-        self.done = False
-        self.position = 0
-        self.conflict = False
-        self.error: Exception | None = None
-
-
-class GroupCommit:
-    """Saves the events of concurrent commands together, in one transaction.
-
-    Every save into the event store takes the events table's lock until its commit
-    has reached the disk, so saves are one at a time whatever the number of threads
-    and processes: the disk's flush time bounds the commands per second. Commands
-    that arrive while a save is under way queue here; the first of them then saves
-    all the queued events in one transaction (one lock, one flush) for everybody.
-    When that save conflicts (one of the commands raced another), each command's
-    events are saved alone, so only the one that raced gets its conflict.
-    """
-
-    def __init__(self, app: Application[UUID], max_batch: int = 64) -> None:
-        self._app = app
-        self._max_batch = max_batch
-        self._queue: list[_Ticket] = []
-        self._busy = False
-        self._turn = threading.Condition()
-
-    def save(self, events: Sequence[Any]) -> _Ticket:
-        ticket = _Ticket(events)
-        with self._turn:
-            self._queue.append(ticket)
-            while self._busy and not ticket.done:
-                self._turn.wait()
-            if ticket.done:  # saved by another caller's turn
-                return ticket
-            self._busy = True
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-        try:
-            self._save(batch)
-        finally:
-            with self._turn:
-                self._busy = False
-                self._turn.notify_all()
-        return ticket
-
-    def _save(self, batch: list[_Ticket]) -> None:
-        try:
-            try:
-                recordings = self._app.save(*(event for t in batch for event in t.events))
-            except IntegrityError:
-                if len(batch) == 1:
-                    batch[0].conflict = True
-                    return
-                for ticket in batch:  # alone, so that only the racer fails
-                    self._save([ticket])
-                return
-            last: dict[UUID, int] = {}
-            for recording in recordings:
-                originator = recording.domain_event.originator_id
-                last[originator] = max(last.get(originator, 0), recording.notification.id)
-            for ticket in batch:
-                ticket.position = max(last[event.originator_id] for event in ticket.events)
-        except Exception as error:  # noqa: BLE001  (handed to every caller, raised there)
-            for ticket in batch:
-                ticket.error = ticket.error or error
-        finally:
-            for ticket in batch:
-                ticket.done = True
-
-
 class CrmApplication(Application[UUID]):
     """Base of the area applications (accounts, sales, support, ...)."""
 
@@ -140,7 +66,7 @@ class CrmApplication(Application[UUID]):
 
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
-        self._group_commit = GroupCommit(self)
+        self._group_commit: GroupCommit[Any] = GroupCommit(self._save_events)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -200,15 +126,17 @@ class CrmApplication(Application[UUID]):
 
     def _commit_grouped(self, *aggregates: CrmAggregate, conflict: ConflictError) -> int:
         """`_commit` for commands that many callers run at once (Stripe webhooks):
-        their saves share transactions (see GroupCommit). The aggregates must have
-        new events."""
+        their saves share transactions (see crm_core.group_commit). The aggregates
+        must have new events."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        ticket = self._group_commit.save(events)
-        if ticket.error is not None:
-            raise ticket.error
-        if ticket.conflict:
-            raise conflict
-        return ticket.position
+        try:
+            ids = self._group_commit.insert(events)
+        except IntegrityError:
+            raise conflict from None
+        return max(ids) if ids else self.recorder.max_notification_id() or 0
+
+    def _save_events(self, events: list[Any]) -> list[int]:
+        return [recording.notification.id for recording in self.save(*events)]
 
 
 class EventLog(CrmApplication):

@@ -32,14 +32,15 @@ from eventsourcing.persistence import (
 )
 
 TID = TypeVar("TID", bound=UUID | str)
+T = TypeVar("T")  # what one caller saves: stored events (inbox) or domain events (webhooks)
 # Bounds one transaction (a few MB of events at most): the rest waits for the next.
 MAX_GROUP_EVENTS = 200
 
 
-class _Pending:
+class _Pending(Generic[T]):
     __slots__ = ("done", "error", "ids", "lead", "stored")
 
-    def __init__(self, stored: list[StoredEvent]) -> None:
+    def __init__(self, stored: list[T]) -> None:
         self.stored = stored
         self.ids: Sequence[int] | None = None
         self.error: BaseException | None = None
@@ -47,8 +48,11 @@ class _Pending:
         self.lead = False  # woken to run the next group rather than with its answer
 
 
-class GroupCommit:
+class GroupCommit(Generic[T]):
     """Leader/followers: the first caller inserts, the ones arriving meanwhile wait.
+
+    `insert` saves a list of items in one transaction and returns one notification
+    id per item, in order (the ids of a group are handed back to each caller).
 
     No thread of its own: when a leader's group is committed it hands the lead to
     the oldest waiting caller, so every caller returns as soon as its own events
@@ -57,17 +61,17 @@ class GroupCommit:
 
     def __init__(
         self,
-        insert: Callable[[list[StoredEvent]], Sequence[int] | None],
+        insert: Callable[[list[T]], Sequence[int] | None],
         *,
         max_events: int = MAX_GROUP_EVENTS,
     ) -> None:
         self._insert = insert
         self._max_events = max_events
         self._lock = threading.Lock()
-        self._queue: list[_Pending] = []
+        self._queue: list[_Pending[T]] = []
         self._busy = False
 
-    def insert(self, stored: list[StoredEvent]) -> Sequence[int] | None:
+    def insert(self, stored: list[T]) -> Sequence[int] | None:
         mine = _Pending(stored)
         with self._lock:
             self._queue.append(mine)
@@ -84,11 +88,11 @@ class GroupCommit:
             raise mine.error
         return mine.ids
 
-    def _lead(self, mine: _Pending) -> None:
+    def _lead(self, mine: _Pending[T]) -> None:
         """Commit one group (which holds `mine`), then pass the lead on."""
         try:
             with self._lock:
-                group: list[_Pending] = []
+                group: list[_Pending[T]] = []
                 size = 0
                 for pending in self._queue:
                     if group and size + len(pending.stored) > self._max_events:
@@ -108,7 +112,7 @@ class GroupCommit:
                 else:
                     self._busy = False
 
-    def _commit(self, group: list[_Pending]) -> None:
+    def _commit(self, group: list[_Pending[T]]) -> None:
         try:
             if len(group) == 1:
                 self._run(group[0])
@@ -130,7 +134,7 @@ class GroupCommit:
             offset += count
             pending.done.set()
 
-    def _run(self, pending: _Pending) -> None:
+    def _run(self, pending: _Pending[T]) -> None:
         try:
             pending.ids = self._insert(pending.stored)
         except BaseException as error:  # noqa: BLE001  (handed to its caller, who raises it)
@@ -143,7 +147,7 @@ class GroupCommitEventStore(EventStore[TID], Generic[TID]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.group = GroupCommit(self.recorder.insert_events)
+        self.group: GroupCommit[StoredEvent] = GroupCommit(self.recorder.insert_events)
 
     def put(
         self, domain_events: Sequence[DomainEventProtocol[TID]], **kwargs: Any
