@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from threading import Event
-from typing import Any, ClassVar, LiteralString
+from typing import Any, ClassVar, LiteralString, NamedTuple
 
 import msgspec
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
-from psycopg.rows import DictRow
+from psycopg.errors import UniqueViolation
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
@@ -153,28 +156,52 @@ class ReadModel(PostgresTrackingRecorder):
             self._replay = None
 
     def flush_replay(self) -> None:
-        """Send the buffered replay writes: runs of one statement go as one executemany.
+        """Send the buffered replay writes: row inserts by COPY, the rest pipelined.
 
-        Executing statement by statement costs a client round of Python and protocol
-        work each; a run of the same INSERT (the usual case in a replay) is sent in
-        one pipelined batch instead.
+        A replay writes millions of rows; one statement each costs a client round of
+        Python and protocol work, and a server parse, plan and execution. So, within
+        the buffer (a page of events):
+
+        - a plain `INSERT ... VALUES` (optionally `ON CONFLICT DO NOTHING`) into a
+          table that no other statement of the buffer names is sent by COPY, one per
+          run of the same statement, after the others. It commutes with them: they
+          neither read nor write that table (the shadow copies have no triggers nor
+          foreign keys). Several inserts into one table keep their relative order.
+          A COPY guarded by `DO NOTHING` runs under a savepoint and, on a conflict,
+          is replayed as the statement itself, so the first row still wins;
+        - every other statement keeps its place and is pipelined (no wait for each
+          result); runs of one statement go as one executemany.
         """
         if self._replay is None or not self._buffer:
             return
         buffer, self._buffer = self._buffer, []
-        with self._replay.cursor() as curs:
-            start = 0
-            while start < len(buffer):
-                query = buffer[start][0]
-                end = start + 1
-                while end < len(buffer) and buffer[end][0] == query:
-                    end += 1
-                statement = SQL(query) if isinstance(query, str) else query
-                if end - start == 1:
-                    curs.execute(statement, buffer[start][1])
-                else:
-                    curs.executemany(statement, [params for _, params in buffer[start:end]])
-                start = end
+        conn = self._replay
+        plans = [
+            _copy_plan(query) if isinstance(query, str) and isinstance(params, tuple) else None
+            for query, params in buffer
+        ]
+        touched: set[str] = set()
+        for (query, _), plan in zip(buffer, plans, strict=True):
+            if plan is None:
+                touched |= _words(query)
+        copies: dict[str, list[tuple[str, _CopyPlan, list[Any]]]] = {}
+        statements: list[Statement] = []
+        for (query, params), plan in zip(buffer, plans, strict=True):
+            if plan is None or plan.table in touched:
+                statements.append((query, params))
+                continue
+            segments = copies.setdefault(plan.table, [])
+            if not segments or segments[-1][0] != query:
+                segments.append((str(query), plan, []))
+            segments[-1][2].append(params)
+        # Tuple rows: a dict row maker per result (every pipelined statement) costs.
+        with conn.cursor(row_factory=tuple_row) as curs:
+            if statements:
+                with conn.pipeline():
+                    _execute_runs(curs, statements)
+            for segments in copies.values():
+                for query, plan, rows in segments:
+                    _copy(curs, query, plan, rows)
 
     def fetch_all(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
@@ -270,6 +297,112 @@ class ReadModel(PostgresTrackingRecorder):
                 ),
                 (application_name,),
             )
+
+
+class _CopyPlan(NamedTuple):
+    """How the rows of a plain `INSERT ... VALUES` statement go by COPY."""
+
+    table: str
+    columns: str
+    #: Where each column's value comes from: the index of a parameter, or a literal.
+    slots: tuple[int | _Literal, ...]
+    #: `ON CONFLICT ... DO NOTHING`: a conflicting row must be skipped, not fail.
+    guarded: bool
+
+    #: Every column takes the parameter of its rank: the parameters are the row.
+    direct: bool
+
+    def row(self, params: Sequence[Any]) -> Sequence[Any]:
+        if self.direct:
+            return params
+        return [params[slot] if isinstance(slot, int) else slot.value for slot in self.slots]
+
+
+class _Literal(NamedTuple):
+    value: str | None
+
+
+_INSERT = re.compile(
+    r"INSERT INTO (?P<table>\w+) \((?P<columns>[\w, ]+)\) VALUES \((?P<values>[^()]*)\)"
+    r"(?P<guard> ON CONFLICT(?: \([\w, ]+\))? DO NOTHING)?",
+    re.IGNORECASE,
+)
+_STRING = re.compile(r"'([^']*)'")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+@functools.cache
+def _copy_plan(query: str) -> _CopyPlan | None:
+    """The COPY plan of `query`, or None if it is not a plain insert of one row."""
+    match = _INSERT.fullmatch(query.strip())
+    if match is None:
+        return None
+    columns = [column.strip() for column in match["columns"].split(",")]
+    slots: list[int | _Literal] = []
+    index = 0
+    for value in (value.strip() for value in match["values"].split(",")):
+        if value == "%s":
+            slots.append(index)
+            index += 1
+        elif (string := _STRING.fullmatch(value)) is not None:
+            slots.append(_Literal(string[1]))
+        elif _NUMBER.fullmatch(value) or value.lower() in ("true", "false"):
+            slots.append(_Literal(value))
+        elif value.lower() == "null":
+            slots.append(_Literal(None))
+        else:
+            return None  # a cast, a function, a named parameter: left to the server
+    if len(slots) != len(columns):
+        return None
+    direct = slots == list(range(len(slots)))
+    return _CopyPlan(
+        match["table"], ", ".join(columns), tuple(slots), match["guard"] is not None, direct
+    )
+
+
+@functools.cache
+def _words(query: str) -> frozenset[str]:
+    """Every identifier-like word of `query` (the tables it may name, and more)."""
+    return frozenset(re.findall(r"\w+", query))
+
+
+def _execute_runs(curs: Cursor[Any], statements: list[Statement]) -> None:
+    """Execute in order; a run of the same statement goes as one executemany."""
+    start = 0
+    while start < len(statements):
+        query = statements[start][0]
+        end = start + 1
+        while end < len(statements) and statements[end][0] == query:
+            end += 1
+        statement = SQL(query) if isinstance(query, str) else query
+        if end - start == 1:
+            curs.execute(statement, statements[start][1], prepare=True)
+        else:
+            curs.executemany(statement, [params for _, params in statements[start:end]])
+        start = end
+
+
+def _write_rows(curs: Cursor[Any], copy_sql: Composed, plan: _CopyPlan, rows: list[Any]) -> None:
+    with curs.copy(copy_sql) as copy:
+        for params in rows:
+            copy.write_row(plan.row(params))
+
+
+def _copy(curs: Cursor[Any], query: str, plan: _CopyPlan, rows: list[Any]) -> None:
+    """COPY the rows of one insert statement (see `ReadModel.flush_replay`)."""
+    copy_sql = SQL("COPY {0} ({1}) FROM STDIN").format(
+        Identifier(plan.table),
+        SQL(", ").join(Identifier(column) for column in plan.columns.split(", ")),
+    )
+    if not plan.guarded:
+        _write_rows(curs, copy_sql, plan, rows)
+        return
+    try:
+        with curs.connection.transaction():
+            _write_rows(curs, copy_sql, plan, rows)
+    except UniqueViolation:
+        # A row already there (or twice in the run): the statement's own semantics.
+        curs.executemany(SQL(query), rows)  # type: ignore[arg-type]
 
 
 def topics_of(*event_classes: type[Any]) -> tuple[str, ...]:
