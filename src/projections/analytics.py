@@ -47,7 +47,68 @@ def user_of(actor: str) -> UUID | None:
         return None
 
 
+_OPPORTUNITY_REVISED = (
+    "UPDATE rm_analytics_opportunities SET titre=%s, montant=%s, devise=%s,"
+    " date_cloture_prevue=%s, owner_id=%s, updated_at=%s WHERE id=%s"
+)
+_OPPORTUNITY_MOVED = (
+    "UPDATE rm_analytics_opportunities SET etape=%(etape)s, stage_entered_at=%(at)s,"
+    " updated_at=%(at)s,"
+    " won_at = CASE WHEN %(etape)s = 'gagne' THEN %(at)s END,"
+    " won_amount = CASE WHEN %(etape)s = 'gagne' THEN %(amount)s::numeric END,"
+    " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END"
+    " WHERE id = %(id)s"
+)
+_CLIENT_OWNER = "UPDATE rm_analytics_clients SET owner_id = %s WHERE id = %s"
+_CLIENT_ARCHIVED = "UPDATE rm_analytics_clients SET archived = %s WHERE id = %s"
+_TICKET_ASSIGNED = "UPDATE rm_analytics_tickets SET assignee_id = %s WHERE id = %s"
+_TICKET_STATUS_CHANGED = (
+    "UPDATE rm_analytics_tickets SET statut = %s,"
+    " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) END WHERE id = %s"
+)
+
+
+# What those statements do to a row held in memory by a replay (`ReadModel.flush_replay`).
+def _opportunity_revised(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    row.update(
+        titre=p[0],
+        montant=p[1],
+        devise=p[2],
+        date_cloture_prevue=p[3],
+        owner_id=p[4],
+        updated_at=p[5],
+    )
+
+
+def _opportunity_moved(row: dict[str, Any], p: dict[str, Any]) -> None:
+    won = p["etape"] == "gagne"
+    row.update(
+        etape=p["etape"],
+        stage_entered_at=p["at"],
+        updated_at=p["at"],
+        won_at=p["at"] if won else None,
+        won_amount=p["amount"] if won else None,
+        lost_at=p["at"] if p["etape"] == "perdu" else None,
+    )
+
+
+def _ticket_status_changed(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    resolved_at = row.get("resolved_at")
+    row.update(
+        statut=p[0],
+        resolved_at=(resolved_at if resolved_at is not None else p[2]) if p[1] else None,
+    )
+
+
 class AnalyticsView(ReadModel):
+    replay_updates: ClassVar[dict[str, Any]] = {
+        _OPPORTUNITY_REVISED: _opportunity_revised,
+        _OPPORTUNITY_MOVED: _opportunity_moved,
+        _CLIENT_OWNER: lambda row, p: row.update(owner_id=p[0]),
+        _CLIENT_ARCHIVED: lambda row, p: row.update(archived=p[0]),
+        _TICKET_ASSIGNED: lambda row, p: row.update(assignee_id=p[0]),
+        _TICKET_STATUS_CHANGED: _ticket_status_changed,
+    }
     tables: ClassVar[tuple[str, ...]] = (
         "rm_analytics_opportunities",
         "rm_analytics_stage_entries",
@@ -105,8 +166,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_opportunities SET titre=%s, montant=%s, devise=%s,"
-                " date_cloture_prevue=%s, owner_id=%s, updated_at=%s WHERE id=%s",
+                _OPPORTUNITY_REVISED,
                 (
                     event.titre,
                     event.montant_estime,
@@ -133,12 +193,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_opportunities SET etape=%(etape)s, stage_entered_at=%(at)s,"
-                " updated_at=%(at)s,"
-                " won_at = CASE WHEN %(etape)s = 'gagne' THEN %(at)s END,"
-                " won_amount = CASE WHEN %(etape)s = 'gagne' THEN %(amount)s::numeric END,"
-                " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END"
-                " WHERE id = %(id)s",
+                _OPPORTUNITY_MOVED,
                 {
                     "etape": etape.value,
                     "at": at,
@@ -161,10 +216,7 @@ class AnalyticsView(ReadModel):
         )
 
     def set_client(self, client_id: UUID, column: str, value: Any, tracking: Tracking) -> None:
-        query = {
-            "owner_id": "UPDATE rm_analytics_clients SET owner_id = %s WHERE id = %s",
-            "archived": "UPDATE rm_analytics_clients SET archived = %s WHERE id = %s",
-        }[column]
+        query = {"owner_id": _CLIENT_OWNER, "archived": _CLIENT_ARCHIVED}[column]
         self.write(tracking, (query, (value, client_id)))  # type: ignore[arg-type]
 
     def log_activity(self, event: Activity.Logged, tracking: Tracking) -> None:
@@ -205,7 +257,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_tickets SET assignee_id = %s WHERE id = %s",
+                _TICKET_ASSIGNED,
                 (event.assignee_id, event.originator_id),
             ),
         )
@@ -215,8 +267,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_tickets SET statut = %s,"
-                " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) END WHERE id = %s",
+                _TICKET_STATUS_CHANGED,
                 (event.vers.value, resolved, event.timestamp, event.originator_id),
             ),
         )

@@ -88,6 +88,10 @@ class AuditView(ReadModel):
             ),
         )
 
+    def forget_replay(self) -> None:
+        super().forget_replay()
+        self._replayed_records = None
+
     def _replay_add(
         self, event: Any, client_id: UUID | None, kind: str, name: str, tracking: Tracking
     ) -> None:

@@ -171,6 +171,7 @@ class ShadowReplay:
             self._conn.execute(SQL("DROP INDEX {0}").format(SQL(row["indexrelid"])))
         self._conn.commit()
         self._indexes_built = False
+        self.view.forget_replay()
 
     def build_indexes(self) -> None:
         """Give the copies the live tables' secondary indexes (before a swap or a compare)."""
@@ -417,6 +418,7 @@ def replay_together(replays: list[ShadowReplay], target: int) -> None:
                 replay._report()
         for replay in replays:
             replay.view.flush_replay()
+            replay.view.write_held_rows()  # the rows a read model still held in memory
             replay._conn.commit()
     # Every relevant event up to the target is applied, even when the last events of
     # the log are of other topics.
