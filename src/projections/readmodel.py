@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from threading import Event
 from typing import Any, ClassVar, LiteralString, NamedTuple
+from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
@@ -274,8 +275,9 @@ class ReadModel(PostgresTrackingRecorder):
         keys = self._inserted_keys().get(plan.table)
         row = dict(zip(plan.names, plan.row(params), strict=True))
         key = row.get("id")
-        if keys is not None and key is not None and key not in keys:
-            keys.add(key)
+        known = key.int if type(key) is UUID else key  # an int: half the memory of a UUID
+        if keys is not None and key is not None and known not in keys:
+            keys.add(known)
             for column, value in self.replay_defaults.get(plan.table, {}).items():
                 row.setdefault(column, value)
             self._held.setdefault(plan.table, {})[key] = row
@@ -512,7 +514,10 @@ def _route(view_class: type[ReadModel], query: str) -> _Route:
 
 #: Per table, runs of one insert statement: (statement, plan, parameters of each row).
 _Copies = dict[str, list[tuple[str, "_CopyPlan", list[Any]]]]
-_HELD_ROWS = 20_000  # rows held in memory per table before they are written
+# Rows held in memory per table before they are written: an aggregate's updates
+# usually follow its creation closely; a row written too early only means that its
+# later updates are sent as statements.
+_HELD_ROWS = 2_000
 
 
 @functools.cache
