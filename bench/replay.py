@@ -133,7 +133,7 @@ def generate(container: Container, events: int) -> dict[str, float]:
 
 def _bare_read(container: Container, head: int) -> dict[str, float]:
     mapper, recorder = container.log.mapper, container.log.recorder
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     position, count = 0, 0
     while position < head:
         notifications = recorder.select_notifications(start=position + 1, limit=2_000, stop=head)
@@ -143,8 +143,13 @@ def _bare_read(container: Container, head: int) -> dict[str, float]:
             mapper.to_domain_event(notification)
         count += len(notifications)
         position = notifications[-1].id
-    elapsed = time.perf_counter() - started
-    return {"events": count, "seconds": round(elapsed, 2), "events_per_second": count / elapsed}
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "events": count,
+        "seconds": round(elapsed, 2),
+        "events_per_second": count / elapsed,
+        "cpu_seconds": cpu,
+    }
 
 
 def _replays(container: Container, names: list[str]) -> list[ShadowReplay]:
@@ -175,11 +180,15 @@ def measure(container: Container) -> dict[str, Any]:
     bare = _bare_read(container, head)
     replays = _replays(container, sorted(PROJECTIONS))
     try:
-        started = time.perf_counter()
+        backends = [replay._conn.info.backend_pid for replay in replays]
+        server_cpu = sum(_cpu_seconds(pid) for pid in backends)
+        started, cpu = time.perf_counter(), time.process_time()
         replay_together(replays, head)
         for replay in replays:
             replay.build_indexes()  # part of a rebuild: done before the swap
         total_seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        server_cpu = sum(_cpu_seconds(pid) for pid in backends) - server_cpu
         applied = {replay.name: replay.done for replay in replays}
     finally:
         _close(replays)
@@ -201,10 +210,17 @@ def measure(container: Container) -> dict[str, Any]:
         "rebuild_all_read_models": {
             "seconds": round(total_seconds, 1),
             "log_events_per_second": round(rebuild_rate),
+            # CPU seconds, less sensitive than the wall clock to a shared machine's load:
+            # the rebuild's own process, and the PostgreSQL backends of its writes.
+            "cpu_seconds_python": round(cpu, 1),
+            "cpu_seconds_postgres_writes": round(server_cpu, 1),
             "applied_events": sum(applied.values()),
             "applied_per_read_model": applied,
         },
         "ratio_rebuild_to_bare_read": round(rebuild_rate / bare["events_per_second"], 3),
+        # The same ratio in CPU seconds of this process (the bare read's CPU over the
+        # rebuild's): what the ratio would be with a core to itself, PostgreSQL apart.
+        "ratio_cpu_rebuild_to_bare_read": round(bare["cpu_seconds"] / cpu, 3) if cpu else None,
         "peak_rss_mb": round(peak_rss_mb, 1),
         "peak_python_alloc_mb_audit_200k": round(traced_peak / 2**20, 1),
         "targets": {
@@ -213,6 +229,15 @@ def measure(container: Container) -> dict[str, Any]:
             "ratio_at_least_0_3": rebuild_rate / bare["events_per_second"] >= 0.3,
         },
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a local process, 0 if it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _container(conninfo: str, data_dir: Path) -> Any:
@@ -238,6 +263,7 @@ def main() -> None:
         with _container(make_conninfo(args.database), data_dir) as container:
             print(json.dumps(measure(container), indent=2))
         return
+    load_at_start = [round(load, 2) for load in os.getloadavg()]
     admin = _admin_url()
     name = f"crm_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -268,6 +294,7 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "python": platform.python_version(),
                     "platform": platform.platform(),
+                    "load_average_at_start": load_at_start,
                 },
                 **generation,
                 **figures,

@@ -190,7 +190,32 @@ def user_of(actor: str) -> UUID | None:
         return None
 
 
+_CLIENT_OWNER = "UPDATE rm_analytics_clients SET owner_id = %s WHERE id = %s"
+_CLIENT_ARCHIVED = "UPDATE rm_analytics_clients SET archived = %s WHERE id = %s"
+_TICKET_ASSIGNED = "UPDATE rm_analytics_tickets SET assignee_id = %s WHERE id = %s"
+_TICKET_STATUS_CHANGED = (
+    "UPDATE rm_analytics_tickets SET statut = %s,"
+    " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) END WHERE id = %s"
+)
+
+
+# What those statements do to a row held in memory by a replay (`ReadModel.flush_replay`).
+# The opportunity statements also move the day summaries: a replay runs them as SQL.
+def _ticket_status_changed(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    resolved_at = row.get("resolved_at")
+    row.update(
+        statut=p[0],
+        resolved_at=(resolved_at if resolved_at is not None else p[2]) if p[1] else None,
+    )
+
+
 class AnalyticsView(ReadModel):
+    replay_updates: ClassVar[dict[str, Any]] = {
+        _CLIENT_OWNER: lambda row, p: row.update(owner_id=p[0]),
+        _CLIENT_ARCHIVED: lambda row, p: row.update(archived=p[0]),
+        _TICKET_ASSIGNED: lambda row, p: row.update(assignee_id=p[0]),
+        _TICKET_STATUS_CHANGED: _ticket_status_changed,
+    }
     tables: ClassVar[tuple[str, ...]] = (
         "rm_analytics_opportunities",
         "rm_analytics_stage_entries",
@@ -296,10 +321,7 @@ class AnalyticsView(ReadModel):
         )
 
     def set_client(self, client_id: UUID, column: str, value: Any, tracking: Tracking) -> None:
-        query = {
-            "owner_id": "UPDATE rm_analytics_clients SET owner_id = %s WHERE id = %s",
-            "archived": "UPDATE rm_analytics_clients SET archived = %s WHERE id = %s",
-        }[column]
+        query = {"owner_id": _CLIENT_OWNER, "archived": _CLIENT_ARCHIVED}[column]
         self.write(tracking, (query, (value, client_id)))  # type: ignore[arg-type]
 
     def log_activity(self, event: Activity.Logged, tracking: Tracking) -> None:
@@ -338,7 +360,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_tickets SET assignee_id = %s WHERE id = %s",
+                _TICKET_ASSIGNED,
                 (event.assignee_id, event.originator_id),
             ),
         )
@@ -348,8 +370,7 @@ class AnalyticsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_analytics_tickets SET statut = %s,"
-                " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) END WHERE id = %s",
+                _TICKET_STATUS_CHANGED,
                 (event.vers.value, resolved, event.timestamp, event.originator_id),
             ),
         )

@@ -14,7 +14,7 @@ from eventsourcing.projection import Projection
 
 from crm_core.sales.domainmodel import Client
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from projections.readmodel import ReadModel
+from projections.readmodel import ReadModel, Statement
 
 
 class JournalRow(msgspec.Struct, frozen=True):
@@ -49,8 +49,18 @@ _COLUMNS = (
 class AuditView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_audit", "rm_audit_records")
 
+    #: During a replay from zero (empty shadow tables), `rm_audit_records` is also
+    #: kept here, so each event is two plain inserts (sent by COPY), not a lookup.
+    #: Keyed by the record id's integer, the clients shared: a million events name
+    #: some 400,000 records, and UUID objects of their own cost twice the memory.
+    _replayed_records: dict[int, UUID] | None = None
+    _replayed_clients: dict[UUID, UUID] | None = None
+
     def add(self, event: Any, client_id: UUID | None, tracking: Tracking) -> None:
         kind, _, name = type(event).__qualname__.rpartition(".")
+        if self._replay is not None:
+            self._replay_add(event, client_id, kind, name, tracking)
+            return
         # One statement per event (a replay sends runs of it in one batch): a record
         # created about a client is remembered, later events find their client there.
         self.write(
@@ -80,6 +90,50 @@ class AuditView(ReadModel):
                 },
             ),
         )
+
+    def forget_replay(self) -> None:
+        super().forget_replay()
+        self._replayed_records = None
+        self._replayed_clients = None
+
+    def _replay_add(
+        self, event: Any, client_id: UUID | None, kind: str, name: str, tracking: Tracking
+    ) -> None:
+        """`add`'s statement, with the records remembered in memory: same rows."""
+        if self._replayed_records is None or self._replayed_clients is None:
+            self._replayed_records, self._replayed_clients = {}, {}
+        records, clients = self._replayed_records, self._replayed_clients
+        record_id: UUID = event.originator_id
+        record = record_id.int
+        statements: list[Statement] = []
+        if client_id is not None and event.originator_version == 1 and record not in records:
+            records[record] = clients.setdefault(client_id, client_id)
+            statements.append(
+                (
+                    "INSERT INTO rm_audit_records (id, kind, client_id) VALUES (%s, %s, %s)",
+                    (record_id, kind, client_id),
+                )
+            )
+        statements.append(
+            (
+                "INSERT INTO rm_audit (notification_id, workspace_id, record_id, record_version,"
+                " record_kind, client_id, event_type, actor, correlation_id, occurred_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    tracking.notification_id,
+                    event.workspace_id,
+                    record_id,
+                    event.originator_version,
+                    kind,
+                    client_id if client_id is not None else records.get(record),
+                    f"{kind}.{name}",
+                    event.actor,
+                    getattr(event, "correlation_id", None),
+                    event.timestamp,
+                ),
+            )
+        )
+        self.write(tracking, *statements)
 
     # --- queries ----------------------------------------------------------------
     def journal(

@@ -95,8 +95,43 @@ _TOTALS_ADD = (
 )
 
 
+_REVISE = (
+    "UPDATE rm_opportunities SET titre=%s, montant_estime=%s, devise=%s,"
+    " date_cloture_prevue=%s, probabilite=%s, owner_id=%s, updated_at=%s WHERE id=%s"
+)
+_MOVE = (
+    "UPDATE rm_opportunities SET etape=%s, updated_at=%s, raison_perte=%s,"
+    " won_at = CASE WHEN %s = 'gagne' THEN %s ELSE NULL END,"
+    " lost_at = CASE WHEN %s = 'perdu' THEN %s ELSE NULL END WHERE id=%s"
+)
+
+
+def _revised(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    row.update(
+        titre=p[0],
+        montant_estime=p[1],
+        devise=p[2],
+        date_cloture_prevue=p[3],
+        probabilite=p[4],
+        owner_id=p[5],
+        updated_at=p[6],
+    )
+
+
+def _moved(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    row.update(
+        etape=p[0],
+        updated_at=p[1],
+        raison_perte=p[2],
+        won_at=p[4] if p[3] == "gagne" else None,
+        lost_at=p[6] if p[5] == "perdu" else None,
+    )
+
+
 class PipelineView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_opportunities", "rm_pipeline_totals")
+    # A replay applies these to the rows it holds (see `ReadModel.flush_replay`).
+    replay_updates: ClassVar[dict[str, Any]] = {_REVISE: _revised, _MOVE: _moved}
 
     def open(self, event: Opportunity.Opened, tracking: Tracking) -> None:
         self.write(
@@ -129,8 +164,7 @@ class PipelineView(ReadModel):
             tracking,
             (_TOTALS_SUBTRACT, (event.originator_id,)),
             (
-                "UPDATE rm_opportunities SET titre=%s, montant_estime=%s, devise=%s,"
-                " date_cloture_prevue=%s, probabilite=%s, owner_id=%s, updated_at=%s WHERE id=%s",
+                _REVISE,
                 (
                     event.titre,
                     event.montant_estime,
@@ -158,9 +192,7 @@ class PipelineView(ReadModel):
             tracking,
             (_TOTALS_SUBTRACT, (opportunity_id,)),
             (
-                "UPDATE rm_opportunities SET etape=%s, updated_at=%s, raison_perte=%s,"
-                " won_at = CASE WHEN %s = 'gagne' THEN %s ELSE NULL END,"
-                " lost_at = CASE WHEN %s = 'perdu' THEN %s ELSE NULL END WHERE id=%s",
+                _MOVE,
                 (etape.value, at, raison, etape.value, at, etape.value, at, opportunity_id),
             ),
             (_TOTALS_ADD, (opportunity_id,)),

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from threading import Event
-from typing import Any, ClassVar, LiteralString
+from typing import Any, ClassVar, LiteralString, NamedTuple
+from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
-from psycopg.rows import DictRow
+from psycopg.errors import UniqueViolation
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
@@ -146,41 +150,164 @@ class ReadModel(PostgresTrackingRecorder):
         """
         conn.execute(SQL("SET search_path TO {0}, public").format(Identifier(schema)))
         self._replay, self.replayed_position, self._buffer = conn, 0, []
+        self._held = {}
         try:
             yield
             self.flush_replay()
+            self.write_held_rows()
         finally:
             self._replay = None
+            self._held = {}
+
+    #: Single-row updates a replay may apply in memory, by statement: for each, a
+    #: function that does to a row (a dict of its columns) what the statement does.
+    #: The statement must end with `WHERE id = %s` (or `%(name)s`), the row's key.
+    #: See `flush_replay`; `replay_defaults` gives the table's defaults of the
+    #: columns these functions read and the inserts leave out.
+    replay_updates: ClassVar[dict[str, Callable[[dict[str, Any], Any], None]]] = {}
+    replay_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Rows inserted during the replay and held in memory, by table and key.
+    _held: dict[str, dict[Any, dict[str, Any]]]
+    #: Keys inserted into each held table since the replay began (from empty tables),
+    #: None once another statement inserted into it (its keys are then unknown).
+    _inserted: dict[str, set[Any] | None] | None = None
 
     def flush_replay(self) -> None:
-        """Send the buffered replay writes: runs of one statement go as one executemany.
+        """Send the buffered replay writes: row inserts by COPY, the rest pipelined.
 
-        Executing statement by statement costs a client round of Python and protocol
-        work each; a run of the same INSERT (the usual case in a replay) is sent in
-        one pipelined batch instead.
+        A replay writes millions of rows; one statement each costs a client round of
+        Python and protocol work, and a server parse, plan and execution. So, within
+        the buffer (a page of events):
+
+        - a plain `INSERT ... VALUES` (optionally `ON CONFLICT DO NOTHING`) into a
+          table that no other statement of the buffer names is sent by COPY, one per
+          run of the same statement, after the others. It commutes with them: they
+          neither read nor write that table (the shadow copies have no triggers nor
+          foreign keys). Several inserts into one table keep their relative order.
+          A COPY guarded by `DO NOTHING` runs under a savepoint and, on a conflict,
+          is replayed as the statement itself, so the first row still wins;
+        - a plain insert into a table with `replay_updates` (an aggregate's row,
+          updated by most of its later events) is held in memory, and those updates
+          of a held row are applied to it there: the row is written once, by COPY,
+          when the replay ends, when too many are held, or before any other statement
+          that names its table (which then sees it where the live runner would);
+        - every other statement keeps its place and is pipelined (no wait for each
+          result); runs of one statement go as one executemany.
         """
         if self._replay is None or not self._buffer:
             return
         buffer, self._buffer = self._buffer, []
-        with self._replay.cursor() as curs:
-            start = 0
-            while start < len(buffer):
-                query = buffer[start][0]
-                end = start + 1
-                while end < len(buffer) and buffer[end][0] == query:
-                    end += 1
-                statement = SQL(query) if isinstance(query, str) else query
-                if end - start == 1:
-                    curs.execute(statement, buffer[start][1])
-                else:
-                    curs.executemany(statement, [params for _, params in buffer[start:end]])
-                start = end
+        view_class = type(self)
+        routes = [
+            _route(view_class, query) if type(query) is str else _other(view_class)
+            for query, _ in buffer
+        ]
+        touched: set[str] = set()
+        for (_, params), route in zip(buffer, routes, strict=True):
+            if route.plan is None or type(params) is not tuple:
+                touched |= route.words
+        anything = "*" in touched  # a composed statement: no insert can be moved past it
+        copies: _Copies = {}
+        steps: list[Statement | _HeldRows] = []
+        for (query, params), route in zip(buffer, routes, strict=True):
+            plan = route.plan
+            if route.update is not None:
+                self._update_held(query, params, route, steps)
+            elif plan is not None and type(params) is tuple and route.held:
+                self._hold(query, params, plan, steps)
+            elif (
+                plan is not None
+                and type(params) is tuple
+                and not anything
+                and plan.table not in touched
+            ):
+                segments = copies.setdefault(plan.table, [])
+                if not segments or segments[-1][0] != query:
+                    segments.append((str(query), plan, []))
+                segments[-1][2].append(params)
+            else:
+                for table in route.names_held:
+                    self._release(table, steps)  # the statement sees them where they belong
+                    if route.inserts:
+                        self._inserted_keys()[table] = None
+                steps.append((query, params))
+        self._send(self._replay, steps, copies)
+
+    def _send(
+        self, conn: Connection[DictRow], steps: list[Statement | _HeldRows], copies: _Copies
+    ) -> None:
+        # Tuple rows: a dict row maker per result (every pipelined statement) costs.
+        with conn.cursor(row_factory=tuple_row) as curs:
+            _execute_steps(curs, steps)
+            for segments in copies.values():
+                for query, plan, rows in segments:
+                    _copy(curs, query, plan, rows)
+            for table, held_rows in list(self._held.items()):
+                if len(held_rows) > _HELD_ROWS:
+                    _write_held(curs, _HeldRows(table, self._held.pop(table)))
+
+    def _release(self, table: str, steps: list[Statement | _HeldRows]) -> None:
+        """Stop holding the rows of `table`: they are written at this point of `steps`."""
+        rows = self._held.pop(table, None)
+        if rows:
+            steps.append(_HeldRows(table, rows))
+
+    def _update_held(
+        self, query: Any, params: Any, route: _Route, steps: list[Statement | _HeldRows]
+    ) -> None:
+        """A single-row update: done in memory if the row is held, else sent."""
+        key = params[route.key] if type(params) is dict else params[-1]
+        row = self._held.get(route.table, _NOTHING).get(key)
+        if row is None:
+            steps.append((query, params))  # a row already written: updated there
+        elif route.update is not None:
+            route.update(row, params)
+
+    def _hold(
+        self,
+        query: Any,
+        params: tuple[Any, ...],
+        plan: _CopyPlan,
+        steps: list[Statement | _HeldRows],
+    ) -> None:
+        """Hold an insert into a held table; an insert whose key was met before goes to
+        the database after the held rows of its table, as the statement itself."""
+        keys = self._inserted_keys().get(plan.table)
+        row = dict(zip(plan.names, plan.row(params), strict=True))
+        key = row.get("id")
+        known = key.int if type(key) is UUID else key  # an int: half the memory of a UUID
+        if keys is not None and key is not None and known not in keys:
+            keys.add(known)
+            for column, value in self.replay_defaults.get(plan.table, {}).items():
+                row.setdefault(column, value)
+            self._held.setdefault(plan.table, {})[key] = row
+            return
+        self._release(plan.table, steps)
+        steps.append((query, params))
+
+    def forget_replay(self) -> None:
+        """A replay starts again from empty tables: forget what the last one remembered."""
+        self._inserted = None
+
+    def _inserted_keys(self) -> dict[str, set[Any] | None]:
+        if self._inserted is None:
+            # First flush of a replay from zero: the shadow tables are empty.
+            self._inserted = {table: set() for table in _held_tables(type(self))}
+        return self._inserted
+
+    def write_held_rows(self) -> None:
+        """Write every row held in memory (the end of a replay, or before a read)."""
+        if self._replay is not None and self._held:
+            with self._replay.cursor(row_factory=tuple_row) as curs:
+                for table in list(self._held):
+                    _write_held(curs, _HeldRows(table, self._held.pop(table)))
 
     def fetch_all(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[DictRow]:
         if self._replay is not None:
             self.flush_replay()  # a query sees the writes replayed before it
+            self.write_held_rows()
             with self._replay.cursor() as curs:
                 curs.execute(SQL(query) if isinstance(query, str) else query, params)
                 return curs.fetchall()
@@ -270,6 +397,221 @@ class ReadModel(PostgresTrackingRecorder):
                 ),
                 (application_name,),
             )
+
+
+class _CopyPlan(NamedTuple):
+    """How the rows of a plain `INSERT ... VALUES` statement go by COPY."""
+
+    table: str
+    columns: str
+    #: Where each column's value comes from: the index of a parameter, or a literal.
+    slots: tuple[int | _Literal, ...]
+    #: `ON CONFLICT ... DO NOTHING`: a conflicting row must be skipped, not fail.
+    guarded: bool
+
+    #: Every column takes the parameter of its rank: the parameters are the row.
+    direct: bool
+
+    @property
+    def names(self) -> list[str]:
+        return self.columns.split(", ")
+
+    def row(self, params: Sequence[Any]) -> Sequence[Any]:
+        if self.direct:
+            return params
+        return [params[slot] if isinstance(slot, int) else slot.value for slot in self.slots]
+
+
+class _Literal(NamedTuple):
+    value: str | None
+
+
+_INSERT = re.compile(
+    r"INSERT INTO (?P<table>\w+) \((?P<columns>[\w, ]+)\) VALUES \((?P<values>[^()]*)\)"
+    r"(?P<guard> ON CONFLICT(?: \([\w, ]+\))? DO NOTHING)?",
+    re.IGNORECASE,
+)
+_STRING = re.compile(r"'([^']*)'")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+@functools.cache
+def _copy_plan(query: str) -> _CopyPlan | None:
+    """The COPY plan of `query`, or None if it is not a plain insert of one row."""
+    match = _INSERT.fullmatch(query.strip())
+    if match is None:
+        return None
+    columns = [column.strip() for column in match["columns"].split(",")]
+    slots: list[int | _Literal] = []
+    index = 0
+    for value in (value.strip() for value in match["values"].split(",")):
+        if value == "%s":
+            slots.append(index)
+            index += 1
+        elif (string := _STRING.fullmatch(value)) is not None:
+            slots.append(_Literal(string[1]))
+        elif _NUMBER.fullmatch(value) or value.lower() in ("true", "false"):
+            slots.append(_Literal(value))
+        elif value.lower() == "null":
+            slots.append(_Literal(None))
+        else:
+            return None  # a cast, a function, a named parameter: left to the server
+    if len(slots) != len(columns):
+        return None
+    direct = slots == list(range(len(slots)))
+    return _CopyPlan(
+        match["table"], ", ".join(columns), tuple(slots), match["guard"] is not None, direct
+    )
+
+
+@functools.cache
+def _words(query: str) -> frozenset[str]:
+    """Every identifier-like word of `query` (the tables it may name, and more)."""
+    return frozenset(re.findall(r"\w+", query))
+
+
+class _Route(NamedTuple):
+    """What `ReadModel.flush_replay` does with a statement, worked out once per text."""
+
+    plan: _CopyPlan | None = None  # a plain insert
+    held: bool = False  # ...into a table whose rows are held
+    update: Callable[[dict[str, Any], Any], None] | None = None  # a row update done in memory
+    table: str = ""  # ...of this table
+    key: str = ""  # ...the row's key parameter (a name, or "" for the last)
+    words: frozenset[str] = frozenset()  # identifiers the statement names
+    names_held: frozenset[str] = frozenset()  # held tables it names
+    inserts: bool = True  # it may insert rows
+
+
+_NOTHING: dict[Any, Any] = {}
+
+
+@functools.cache
+def _other(view_class: type[ReadModel]) -> _Route:
+    """A composed statement: it may read or write any table."""
+    return _Route(words=frozenset({"*"}), names_held=_held_tables(view_class))
+
+
+@functools.cache
+def _route(view_class: type[ReadModel], query: str) -> _Route:
+    held = _held_tables(view_class)
+    plan = _copy_plan(query)
+    if plan is not None:
+        # (words and names_held: for the rare run with named parameters, sent as is)
+        return _Route(
+            plan=plan,
+            held=plan.table in held,
+            words=_words(query),
+            names_held=held & {plan.table},
+        )
+    update = view_class.replay_updates.get(query)
+    if update is not None:
+        table, key = _update_target(query)
+        return _Route(update=update, table=table, key=key)
+    words = _words(query)
+    return _Route(words=words, names_held=held & words, inserts="INSERT" in query.upper())
+
+
+#: Per table, runs of one insert statement: (statement, plan, parameters of each row).
+_Copies = dict[str, list[tuple[str, "_CopyPlan", list[Any]]]]
+# Rows held in memory per table before they are written: an aggregate's updates
+# usually follow its creation closely; a row written too early only means that its
+# later updates are sent as statements.
+_HELD_ROWS = 2_000
+
+
+@functools.cache
+def _held_tables(view_class: type[ReadModel]) -> frozenset[str]:
+    return frozenset(_update_target(query)[0] for query in view_class.replay_updates)
+
+
+_UPDATE = re.compile(
+    r"UPDATE (?P<table>\w+) SET .* WHERE id ?= ?%(?:\((?P<name>\w+)\))?s", re.IGNORECASE | re.S
+)
+
+
+@functools.cache
+def _update_target(query: str) -> tuple[str, str]:
+    """The table of a single-row update by `id`, and its key parameter's name."""
+    match = _UPDATE.fullmatch(query.strip())
+    if match is None:
+        msg = f"Pas une mise à jour d'une ligne par id : {query}"
+        raise ValueError(msg)
+    return match["table"], match["name"] or ""
+
+
+class _HeldRows(NamedTuple):
+    """Rows held in memory during a replay, to be written at their place in the steps."""
+
+    table: str
+    rows: dict[Any, dict[str, Any]]
+
+
+def _write_held(curs: Cursor[Any], held: _HeldRows) -> None:
+    by_columns: dict[tuple[str, ...], list[Any]] = {}
+    for row in held.rows.values():
+        by_columns.setdefault(tuple(row), []).append(tuple(row.values()))
+    for columns, values in by_columns.items():
+        plan = _CopyPlan(held.table, ", ".join(columns), (), guarded=False, direct=True)
+        _write_rows(curs, _copy_sql(plan), plan, values)
+
+
+def _execute_steps(curs: Cursor[Any], steps: list[Statement | _HeldRows]) -> None:
+    """Statements pipelined, in order; held rows written by COPY at their place."""
+    start = 0
+    while start < len(steps):
+        end = start
+        while end < len(steps) and not isinstance(steps[end], _HeldRows):
+            end += 1
+        if end > start:
+            with curs.connection.pipeline():
+                _execute_runs(curs, steps[start:end])  # type: ignore[arg-type]
+        if end < len(steps):
+            _write_held(curs, steps[end])  # type: ignore[arg-type]
+        start = end + 1
+
+
+def _execute_runs(curs: Cursor[Any], statements: list[Statement]) -> None:
+    """Execute in order; a run of the same statement goes as one executemany."""
+    start = 0
+    while start < len(statements):
+        query = statements[start][0]
+        end = start + 1
+        while end < len(statements) and statements[end][0] == query:
+            end += 1
+        statement = SQL(query) if isinstance(query, str) else query
+        if end - start == 1:
+            curs.execute(statement, statements[start][1], prepare=True)
+        else:
+            curs.executemany(statement, [params for _, params in statements[start:end]])
+        start = end
+
+
+def _copy_sql(plan: _CopyPlan) -> Composed:
+    return SQL("COPY {0} ({1}) FROM STDIN").format(
+        Identifier(plan.table),
+        SQL(", ").join(Identifier(column) for column in plan.columns.split(", ")),
+    )
+
+
+def _write_rows(curs: Cursor[Any], copy_sql: Composed, plan: _CopyPlan, rows: list[Any]) -> None:
+    with curs.copy(copy_sql) as copy:
+        for params in rows:
+            copy.write_row(plan.row(params))
+
+
+def _copy(curs: Cursor[Any], query: str, plan: _CopyPlan, rows: list[Any]) -> None:
+    """COPY the rows of one insert statement (see `ReadModel.flush_replay`)."""
+    copy_sql = _copy_sql(plan)
+    if not plan.guarded:
+        _write_rows(curs, copy_sql, plan, rows)
+        return
+    try:
+        with curs.connection.transaction():
+            _write_rows(curs, copy_sql, plan, rows)
+    except UniqueViolation:
+        # A row already there (or twice in the run): the statement's own semantics.
+        curs.executemany(SQL(query), rows)  # type: ignore[arg-type]
 
 
 def topics_of(*event_classes: type[Any]) -> tuple[str, ...]:

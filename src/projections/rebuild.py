@@ -19,7 +19,10 @@ a SHARE lock (readers go on, the live runner waits).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
+import types
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -117,11 +120,32 @@ class ShadowReplay:
         self.started_at = datetime.now(UTC)
         self._reported = 0.0
         self._indexes_built = True
+        self._report_conn: Connection[Any] | None = None
+        self._handlers: dict[type[Any], Callable[[Any, Tracking], None]] = {}
         self._conn: Connection[DictRow] = psycopg.connect(conninfo, row_factory=dict_row)
         # A rebuild can always be restarted from zero: no need to wait for the disk.
         self._conn.execute("SET synchronous_commit TO off")
         self._conn.execute("SET lock_timeout TO '30s'")
         self._conn.commit()
+
+    def handler(self, event_class: type[Any]) -> Callable[[Any, Tracking], None]:
+        """The projection's `process_event` for this class of event, resolved once.
+
+        `process_event` is a singledispatchmethod: each attribute access builds a new
+        bound function (`functools.update_wrapper` included) and each call looks the
+        class up again; over millions of events that cost as much as decoding them.
+        """
+        found = self._handlers.get(event_class)
+        if found is None:
+            method = inspect.getattr_static(type(self.projection), "process_event")
+            self.projection.process_event  # noqa: B018  (registers the deferred handlers)
+            if isinstance(method, functools.singledispatchmethod):
+                function = method.dispatcher.dispatch(event_class)
+                found = types.MethodType(function, self.projection)
+            else:
+                found = self.projection.process_event
+            self._handlers[event_class] = found
+        return found
 
     # --- shadow tables ------------------------------------------------------------
     def prepare(self) -> None:
@@ -147,6 +171,7 @@ class ShadowReplay:
             self._conn.execute(SQL("DROP INDEX {0}").format(SQL(row["indexrelid"])))
         self._conn.commit()
         self._indexes_built = False
+        self.view.forget_replay()
 
     def build_indexes(self) -> None:
         """Give the copies the live tables' secondary indexes (before a swap or a compare)."""
@@ -176,6 +201,8 @@ class ShadowReplay:
 
     def close(self) -> None:
         self._conn.close()
+        if self._report_conn is not None:
+            self._report_conn.close()
 
     # --- replay -------------------------------------------------------------------
     def live_position(self, conn: Connection[Any] | None = None) -> int:
@@ -215,23 +242,27 @@ class ShadowReplay:
             updated_at=datetime.now(UTC),
             message=message,
         )
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO crm_rebuilds (name, state, done, total, started_at, updated_at,"
-                " message) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
-                " state = EXCLUDED.state, done = EXCLUDED.done, total = EXCLUDED.total,"
-                " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
-                " message = EXCLUDED.message",
-                (
-                    progress.name,
-                    progress.state,
-                    progress.done,
-                    progress.total,
-                    progress.started_at,
-                    progress.updated_at,
-                    progress.message,
-                ),
-            )
+        if self._report_conn is None or self._report_conn.closed:
+            # One connection for the whole rebuild: a connection per report (each
+            # second, per read model) cost more than the reports themselves.
+            self._report_conn = psycopg.connect(self.conninfo, autocommit=True)
+        conn = self._report_conn
+        conn.execute(
+            "INSERT INTO crm_rebuilds (name, state, done, total, started_at, updated_at,"
+            " message) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
+            " state = EXCLUDED.state, done = EXCLUDED.done, total = EXCLUDED.total,"
+            " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
+            " message = EXCLUDED.message",
+            (
+                progress.name,
+                progress.state,
+                progress.done,
+                progress.total,
+                progress.started_at,
+                progress.updated_at,
+                progress.message,
+            ),
+        )
         if self.on_progress is not None:
             self.on_progress(progress)
 
@@ -387,6 +418,7 @@ def replay_together(replays: list[ShadowReplay], target: int) -> None:
                 replay._report()
         for replay in replays:
             replay.view.flush_replay()
+            replay.view.write_held_rows()  # the rows a read model still held in memory
             replay._conn.commit()
     # Every relevant event up to the target is applied, even when the last events of
     # the log are of other topics.
@@ -395,9 +427,13 @@ def replay_together(replays: list[ShadowReplay], target: int) -> None:
         replay.last_applied = max(replay.last_applied, replay.view.replayed_position)
 
 
+_NO_TRACKING = Tracking(notification_id=0, application_name=LOG_NAME)
+
+
 def _dispatch(replays: list[ShadowReplay], notification: Any, mapper: Any) -> None:
     """Decode one event at most once and apply it to each read model it concerns."""
     event: Any = None
+    tracking = _NO_TRACKING
     for replay in replays:
         if notification.id <= replay.position or not (
             replay.topic_set is None or notification.topic in replay.topic_set
@@ -405,9 +441,8 @@ def _dispatch(replays: list[ShadowReplay], notification: Any, mapper: Any) -> No
             continue
         if event is None:
             event = mapper.to_domain_event(notification)
-        replay.projection.process_event(
-            event, Tracking(notification_id=notification.id, application_name=LOG_NAME)
-        )
+            tracking = Tracking(notification_id=notification.id, application_name=LOG_NAME)
+        replay.handler(type(event))(event, tracking)
         replay.done += 1
 
 

@@ -56,8 +56,48 @@ _FROM = "rm_tickets t LEFT JOIN rm_clients c ON c.id = t.client_id"
 OPEN_STATUSES = [status.value for status in TicketStatus if status.is_open]
 
 
+_MESSAGE_ADDED = (
+    "UPDATE rm_tickets SET message_count = message_count + 1, updated_at = %s WHERE id = %s"
+)
+_ASSIGNED = "UPDATE rm_tickets SET assignee_id = %s, updated_at = %s WHERE id = %s"
+_STATUS_CHANGED = (
+    "UPDATE rm_tickets SET statut = %s, updated_at = %s,"
+    " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) ELSE NULL END WHERE id = %s"
+)
+_PRIORITY_CHANGED = "UPDATE rm_tickets SET priorite = %s, updated_at = %s WHERE id = %s"
+
+
+def _message_added(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    row.update(message_count=row["message_count"] + 1, updated_at=p[0])
+
+
+def _assigned(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    row.update(assignee_id=p[0], updated_at=p[1])
+
+
+def _status_changed(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    resolved_at = row.get("resolved_at")
+    row.update(
+        statut=p[0],
+        updated_at=p[1],
+        resolved_at=(resolved_at if resolved_at is not None else p[3]) if p[2] else None,
+    )
+
+
+def _priority_changed(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    row.update(priorite=p[0], updated_at=p[1])
+
+
 class TicketsView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_tickets", "rm_ticket_messages")
+    # A replay applies these to the rows it holds (see `ReadModel.flush_replay`).
+    replay_updates: ClassVar[dict[str, Any]] = {
+        _MESSAGE_ADDED: _message_added,
+        _ASSIGNED: _assigned,
+        _STATUS_CHANGED: _status_changed,
+        _PRIORITY_CHANGED: _priority_changed,
+    }
+    replay_defaults: ClassVar[dict[str, dict[str, Any]]] = {"rm_tickets": {"message_count": 0}}
 
     def open(self, event: Ticket.Opened, tracking: Tracking) -> None:
         self.write(
@@ -101,8 +141,7 @@ class TicketsView(ReadModel):
                 ),
             ),
             (
-                "UPDATE rm_tickets SET message_count = message_count + 1, updated_at = %s"
-                " WHERE id = %s",
+                _MESSAGE_ADDED,
                 (event.timestamp, event.originator_id),
             ),
         )
@@ -111,7 +150,7 @@ class TicketsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_tickets SET assignee_id = %s, updated_at = %s WHERE id = %s",
+                _ASSIGNED,
                 (event.assignee_id, event.timestamp, event.originator_id),
             ),
         )
@@ -121,9 +160,7 @@ class TicketsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_tickets SET statut = %s, updated_at = %s,"
-                " resolved_at = CASE WHEN %s THEN COALESCE(resolved_at, %s) ELSE NULL END"
-                " WHERE id = %s",
+                _STATUS_CHANGED,
                 (event.vers.value, event.timestamp, resolved, event.timestamp, event.originator_id),
             ),
         )
@@ -132,7 +169,7 @@ class TicketsView(ReadModel):
         self.write(
             tracking,
             (
-                "UPDATE rm_tickets SET priorite = %s, updated_at = %s WHERE id = %s",
+                _PRIORITY_CHANGED,
                 (event.vers.value, event.timestamp, event.originator_id),
             ),
         )

@@ -108,6 +108,10 @@ class TimelineView(ReadModel):
     #: replay then never waits for a lookup (the table stays the source of truth).
     _replayed_subjects: dict[UUID, tuple[UUID, str]] | None = None
 
+    def forget_replay(self) -> None:
+        super().forget_replay()
+        self._replayed_subjects = None
+
     def remember(self, subject_id: UUID, client_id: UUID, titre: str) -> Statement:
         if self._replay is not None:
             if self._replayed_subjects is None:
