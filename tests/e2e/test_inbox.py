@@ -7,6 +7,7 @@ import smtplib
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -21,21 +22,25 @@ Login = Callable[[str], Session]
 DOMAIN = "studio-e2e.test"
 
 
-def test_a_real_email_to_the_plus_address_shows_in_the_client_timeline(
-    server: Server, mail_receiver: tuple[str, int], login: Login
-) -> None:
+def client_with_inbox(server: Server, *, nom: str, email: str) -> tuple[UUID, str]:
+    """A client of a workspace that has a mail domain, and its plus-address."""
     container = server.container
     with acting_as(user_actor(server.users["admin"])):
         container.accounts.update_workspace(
             server.workspace_id, nom="Studio E2E", domaine_mail=DOMAIN
         )
-        client_id = container.sales.register_client(
-            server.workspace_id, nom="Ébénisterie Garnier", email="atelier@garnier.example"
-        ).id
+        client_id = container.sales.register_client(server.workspace_id, nom=nom, email=email).id
     server.settle()
-    last = container.log.recorder.max_notification_id() or 0
-    container.wait(last, "inbox")
-    address = inbox_address(container, server.workspace_id, client_id)
+    container.wait(container.log.recorder.max_notification_id() or 0, "inbox")
+    return client_id, inbox_address(container, server.workspace_id, client_id)
+
+
+def test_a_real_email_to_the_plus_address_shows_in_the_client_timeline(
+    server: Server, mail_receiver: tuple[str, int], login: Login
+) -> None:
+    client_id, address = client_with_inbox(
+        server, nom="Ébénisterie Garnier", email="atelier@garnier.example"
+    )
     assert address.endswith(f"@{DOMAIN}") and "+" in address
 
     commercial = login("commercial")
@@ -87,17 +92,9 @@ def test_a_real_email_to_the_plus_address_shows_in_the_client_timeline(
 def test_an_attachment_downloads_from_the_timeline_and_an_admin_handles_the_quarantine(
     server: Server, mail_receiver: tuple[str, int], login: Login
 ) -> None:
-    container = server.container
-    with acting_as(user_actor(server.users["admin"])):
-        container.accounts.update_workspace(
-            server.workspace_id, nom="Studio E2E", domaine_mail=DOMAIN
-        )
-        client_id = container.sales.register_client(
-            server.workspace_id, nom="Menuiserie Roux", email="contact@roux.example"
-        ).id
-    server.settle()
-    container.wait(container.log.recorder.max_notification_id() or 0, "inbox")
-    address = inbox_address(container, server.workspace_id, client_id)
+    client_id, address = client_with_inbox(
+        server, nom="Menuiserie Roux", email="contact@roux.example"
+    )
     pdf = b"%PDF-1.4 devis menuiserie\n%%EOF\n"
     message = EmailMessage()
     message["From"] = "contact@roux.example"
