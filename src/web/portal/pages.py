@@ -99,6 +99,9 @@ def _encoded_content(document: str) -> bytes | None:
     return _JSON.encode(content) if content is not None else None
 
 
+EXPIRED = "Session expirée : rechargez la page."
+
+
 def _form_token(container: Container, request: Request[Any, Any, Any]) -> str:
     """A per-session token for the portal's own forms (its cookie is not the staff one)."""
     cookie = request.cookies.get(COOKIE, "")
@@ -120,6 +123,26 @@ def _render(request: Request[Any, Any, Any], template: str, **context: Any) -> b
         msg = "Le moteur de gabarits n’est pas configuré."
         raise RuntimeError(msg)
     return str(engine.get_template(template).render(**context)).encode()
+
+
+def _home(
+    container: Container,
+    request: Request[Any, Any, Any],
+    content: PortalContent,
+    status_code: int,
+    form: TicketForm,
+    errors: dict[str, str],
+) -> Template:
+    """The portal page again, with the ticket form as sent and what was wrong with it."""
+    return _page(
+        "portal/home.html",
+        status_code=status_code,
+        content=content,
+        jeton=_form_token(container, request),
+        envoye=False,
+        form=form,
+        errors=errors,
+    )
 
 
 def _not_found() -> Template:
@@ -237,30 +260,12 @@ class PortalPages(Controller):
             return _not_found()
         who = session.client
         if not hmac.compare_digest(data.jeton, _form_token(container, request)):
-            return _page(
-                "portal/home.html",
-                status_code=403,
-                content=content,
-                jeton=_form_token(container, request),
-                envoye=False,
-                form=data,
-                errors={"formulaire": "Session expirée : rechargez la page."},
-            )
+            return _home(container, request, content, 403, data, {"formulaire": EXPIRED})
         try:
             _open_ticket(container, who, data.sujet, data.description)
         except InvalidInputError as error:
-            return _page(
-                "portal/home.html",
-                status_code=422,
-                content=content,
-                jeton=_form_token(container, request),
-                envoye=False,
-                form=data,
-                errors=error.errors,
-            )
-        redirect: Redirect = Redirect("/portail?envoye=1#support", status_code=303)
-        add_portal_headers(redirect)
-        return redirect
+            return _home(container, request, content, 422, data, error.errors)
+        return add_portal_headers(Redirect("/portail?envoye=1#support", status_code=303))
 
     @post("/payer/{opportunity_id:uuid}", sync_to_thread=True)
     def pay(
@@ -277,15 +282,7 @@ class PortalPages(Controller):
             return _not_found()
         who = session.client
         if not hmac.compare_digest(data.jeton, _form_token(container, request)):
-            return _page(
-                "portal/home.html",
-                status_code=403,
-                content=content,
-                jeton=_form_token(container, request),
-                envoye=False,
-                form=TicketForm(),
-                errors={"formulaire": "Session expirée : rechargez la page."},
-            )
+            return _home(container, request, content, 403, TicketForm(), {"formulaire": EXPIRED})
         if all(o.id != opportunity_id for o in content.opportunites):
             return _page(
                 "portal/error.html",
@@ -298,9 +295,7 @@ class PortalPages(Controller):
             with acting_as(portal_actor(who.client_id)):
                 link = container.billing.request_payment(who.workspace_id, opportunity_id)
         except PaymentAlreadyMadeError:
-            paid: Redirect = Redirect("/portail#projets", status_code=303)
-            add_portal_headers(paid)
-            return paid
+            return add_portal_headers(Redirect("/portail#projets", status_code=303))
         except StripeNotConfiguredError:
             return _page(
                 "portal/error.html",
@@ -318,9 +313,7 @@ class PortalPages(Controller):
                 message=PAYMENT_FAILED,
             )
         container.wait(link.position, "payments")
-        redirect: Redirect = Redirect(link.url, status_code=303)
-        add_portal_headers(redirect)
-        return redirect
+        return add_portal_headers(Redirect(link.url, status_code=303))
 
     @get("/merci", sync_to_thread=True)
     def thanks(self, request: Request[Any, Any, Any]) -> Template:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar import Request, Response
 
@@ -26,7 +26,10 @@ PORTAL_HEADERS = {
 }
 
 
-def add_portal_headers(response: Response[Any]) -> Response[Any]:
+R = TypeVar("R", bound=Response[Any])
+
+
+def add_portal_headers(response: R) -> R:
     for name, value in PORTAL_HEADERS.items():
         response.headers[name] = value
     return response
