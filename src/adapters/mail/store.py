@@ -13,6 +13,10 @@ import tempfile
 from pathlib import Path
 
 
+class AlteredContentError(Exception):
+    """A stored file no longer has the hash it is named by (edited on disk)."""
+
+
 class ContentStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -42,7 +46,11 @@ class ContentStore:
         return digest
 
     def get(self, sha256: str) -> bytes:
-        return self.path_of(sha256).read_bytes()
+        """The file's bytes, checked against its name: what was stored, or an error."""
+        data = self.path_of(sha256).read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise AlteredContentError(sha256)
+        return data
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).exists()

@@ -12,7 +12,6 @@ and checked against the sha256 its event recorded before it is served.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import unicodedata
@@ -23,7 +22,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from adapters.mail.store import ContentStore
+from adapters.mail.store import AlteredContentError, ContentStore
 from crm_core.errors import ConflictError, DomainError, NotFoundError
 from projections.inbox import EmailDetail
 from web.auth.identity import Staff, requires, staff_guard
@@ -84,15 +83,15 @@ def download(data: bytes, *, filename: str, content_type: str) -> Response[bytes
 def verified_bytes(store: ContentStore, sha256: str) -> bytes:
     """The stored file, only if it still has the hash its event recorded."""
     try:
-        data = store.get(sha256)
-    except (OSError, ValueError):
-        raise NotFoundError("Fichier introuvable : il a peut-être été purgé.") from None
-    if hashlib.sha256(data).hexdigest() != sha256:
-        log.error("Fichier %s altéré : son contenu ne correspond plus à son empreinte", sha256)
+        return store.get(sha256)
+    except AlteredContentError:
+        # No traceback to log: the file was edited on disk, the code did nothing wrong.
+        log.error("Fichier %s altéré : son contenu ne correspond plus à son empreinte", sha256)  # noqa: TRY400
         raise ConflictError(
             "Ce fichier ne correspond plus à son empreinte enregistrée : il n’est pas servi."
-        )
-    return data
+        ) from None
+    except (OSError, ValueError):
+        raise NotFoundError("Fichier introuvable : il a peut-être été purgé.") from None
 
 
 def _email(request: Request[Any, Any, Any], staff: Staff, email_id: UUID) -> EmailDetail:
