@@ -98,13 +98,14 @@ def machine(admin_url: str) -> dict[str, Any]:
 
 
 @contextmanager
-def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
-    """A new database for the run, dropped afterwards whatever happens."""
+def scratch_database(admin_url: str, prefix: str, *, keep: bool = False) -> Iterator[str]:
+    """A new database for the run, dropped afterwards whatever happens (unless `keep`)."""
     conninfo = create_database(admin_url, prefix)
     try:
         yield conninfo
     finally:
-        drop_database(admin_url, conninfo)
+        if not keep:
+            drop_database(admin_url, conninfo)
 
 
 def write_result(name: str, result: dict[str, Any]) -> None:

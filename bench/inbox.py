@@ -30,17 +30,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import _common  # noqa: F401  (first: takes bench/ off sys.path, where web.py shadows `web`)
+import _common  # first: takes bench/ off sys.path, where web.py shadows `web`
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crm_core.context import acting_as
 from crm_core.ids import email_id_for
@@ -49,22 +45,6 @@ from web.mail import build_ingestor, inbox_address, running_mail_receiver
 from web.settings import load_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    name = f"bench_inbox_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(admin_url)
-    params["dbname"] = name
-    try:
-        yield make_conninfo(**params)  # type: ignore[arg-type]
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def build_message(index: int, rng: random.Random, sender: str, to: str, domain: str) -> bytes:
@@ -128,7 +108,10 @@ def watch_timeline(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(6)
-    with scratch_database(args.admin_url) as conninfo, tempfile.TemporaryDirectory() as data:
+    with (
+        _common.scratch_database(args.admin_url, "bench_inbox") as conninfo,
+        tempfile.TemporaryDirectory() as data,
+    ):
         settings = dataclasses.replace(
             load_settings(),
             database_url=conninfo,

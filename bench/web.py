@@ -24,8 +24,6 @@ import platform
 import random
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -36,9 +34,7 @@ import psycopg
 
 # Run as a file, bench/ comes first on sys.path; importing _common takes it off again,
 # so that `web` below is the app's package, not this script.
-from _common import app_server, write_result, wrk_load
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from _common import app_server, scratch_database, write_result, wrk_load
 
 from crm_core.context import acting_as
 from crm_core.sales.domainmodel import Client, Opportunity
@@ -52,27 +48,6 @@ READ_MODELS = ("accounts", "clients", "pipeline")  # what the measured routes re
 
 
 # --- data -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database(admin: str, *, keep: bool = False) -> Iterator[str]:
-    name = f"crm_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(admin)
-    params["dbname"] = name
-    try:
-        yield make_conninfo(**params)  # type: ignore[arg-type]
-    finally:
-        if not keep:
-            drop(admin, name)
-
-
-def drop(admin: str, name: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def load(conninfo: str, data_dir: Path, n_clients: int, n_opportunities: int) -> dict[str, Any]:
@@ -254,7 +229,7 @@ def main() -> None:
             os.environ["CRM_ENCRYPTION_KEY"] = kept["encryption_key"]
             loaded = {"reused": True}
         else:
-            conninfo = stack.enter_context(fresh_database(admin, keep=args.keep))
+            conninfo = stack.enter_context(scratch_database(admin, "crm_bench", keep=args.keep))
             loaded = load(conninfo, data_dir, args.clients, args.opportunities)
             if args.keep:
                 KEPT.parent.mkdir(exist_ok=True)
