@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import random
 import tempfile
 import time
@@ -34,7 +33,7 @@ import psycopg
 
 # Run as a file, bench/ comes first on sys.path; importing _common takes it off again,
 # so that `web` below is the app's package, not this script.
-from _common import app_server, scratch_database, write_result, wrk_load
+from _common import app_server, machine, scratch_database, write_result, wrk_load
 
 from crm_core.context import acting_as
 from crm_core.sales.domainmodel import Client, Opportunity
@@ -178,22 +177,6 @@ def run_load(base: str, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def machine() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu or platform.processor(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "system": platform.platform(),
-        "note": "client, server and PostgreSQL on the same machine, shared with other jobs",
-    }
-
-
 KEPT = Path(__file__).resolve().parent / "results" / "web-database.json"
 
 
@@ -239,8 +222,7 @@ def main() -> None:
                     ),
                     encoding="utf-8",
                 )
-        with psycopg.connect(conninfo) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
+        ran_on = machine(conninfo)
         with app_server(conninfo, data_dir, redis_url, workers=args.workers) as base:
             results = run_load(base, args)
     write_result(
@@ -248,8 +230,7 @@ def main() -> None:
         {
             "benchmark": "web",
             "machine": {
-                **machine(),
-                "postgresql": row[0] if row else "",
+                **ran_on,
                 "load_average_at_start": load_at_start,
                 "load_average_at_end": list(os.getloadavg()),
             },
