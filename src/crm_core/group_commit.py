@@ -38,10 +38,10 @@ MAX_GROUP_EVENTS = 200
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("done", "error", "ids", "lead", "stored")
+    __slots__ = ("done", "error", "events", "ids", "lead")
 
-    def __init__(self, stored: list[T]) -> None:
-        self.stored = stored
+    def __init__(self, events: list[T]) -> None:
+        self.events = events
         self.ids: Sequence[int] | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -71,8 +71,8 @@ class GroupCommit(Generic[T]):
         self._queue: list[_Pending[T]] = []
         self._busy = False
 
-    def insert(self, stored: list[T]) -> Sequence[int] | None:
-        mine = _Pending(stored)
+    def insert(self, events: list[T]) -> Sequence[int] | None:
+        mine = _Pending(events)
         with self._lock:
             self._queue.append(mine)
             leading = not self._busy
@@ -95,10 +95,10 @@ class GroupCommit(Generic[T]):
                 group: list[_Pending[T]] = []
                 size = 0
                 for pending in self._queue:
-                    if group and size + len(pending.stored) > self._max_events:
+                    if group and size + len(pending.events) > self._max_events:
                         break
                     group.append(pending)
-                    size += len(pending.stored)
+                    size += len(pending.events)
                 # The lead always goes to the oldest caller: `mine` heads the group.
                 for pending in group:
                     self._queue.remove(pending)
@@ -117,7 +117,7 @@ class GroupCommit(Generic[T]):
             if len(group) == 1:
                 self._run(group[0])
                 return
-            ids = self._insert([event for pending in group for event in pending.stored])
+            ids = self._insert([event for pending in group for event in pending.events])
         except IntegrityError:
             for pending in group:  # find the culprit: each save alone
                 self._run(pending)
@@ -129,14 +129,14 @@ class GroupCommit(Generic[T]):
             return
         offset = 0
         for pending in group:
-            count = len(pending.stored)
+            count = len(pending.events)
             pending.ids = ids[offset : offset + count] if ids else ids
             offset += count
             pending.done.set()
 
     def _run(self, pending: _Pending[T]) -> None:
         try:
-            pending.ids = self._insert(pending.stored)
+            pending.ids = self._insert(pending.events)
         except BaseException as error:  # noqa: BLE001  (handed to its caller, who raises it)
             pending.error = error
         pending.done.set()
