@@ -43,7 +43,7 @@ from crm_core.portal.domainmodel import PortalVisit
 from crm_core.sales.domainmodel import Activity, Client, Opportunity
 from crm_core.support.domainmodel import Ticket
 from crm_core.values import Stage, TicketStatus
-from projections.readmodel import ReadModel, Statement, topics_of
+from projections.readmodel import KeptSums, ReadModel, Statement, topics_of
 
 _RESOLVED = (TicketStatus.RESOLU, TicketStatus.FERME)
 
@@ -120,47 +120,56 @@ def _change_opportunity(
     return sql + " " + _DAYS_UPSERT  # type: ignore[return-value]
 
 
-_REVISE = _change_opportunity(
+def _update_opportunity(assignments: str, condition: str) -> LiteralString:
+    """The update alone, without the summaries: what a replay runs (it computes the
+    summaries once at its end, see `ReadModel.replay_forms`)."""
+    return f"UPDATE rm_analytics_opportunities SET {assignments} WHERE {condition}"  # type: ignore[return-value]
+
+
+_REVISE_SET = (
     "titre = %(titre)s, montant = %(montant)s, devise = %(devise)s,"
-    " date_cloture_prevue = %(cloture)s, owner_id = %(owner)s, updated_at = %(at)s",
-    "id = %(id)s",
-    stage_days=True,
-    pipeline=True,
+    " date_cloture_prevue = %(cloture)s, owner_id = %(owner)s, updated_at = %(at)s"
 )
-_MOVE = _change_opportunity(
+_REVISE = _change_opportunity(_REVISE_SET, "id = %(id)s", stage_days=True, pipeline=True)
+_MOVE_SET = (
     "etape = %(etape)s, stage_entered_at = %(at)s, updated_at = %(at)s,"
     " won_at = CASE WHEN %(etape)s = 'gagne' THEN %(at)s END,"
     " won_amount = CASE WHEN %(etape)s = 'gagne' THEN %(amount)s::numeric END,"
-    " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END",
-    "id = %(id)s",
-    pipeline=True,
+    " lost_at = CASE WHEN %(etape)s = 'perdu' THEN %(at)s END"
 )
+_MOVE = _change_opportunity(_MOVE_SET, "id = %(id)s", pipeline=True)
 # A payment received / a payment link created: the opportunity becomes paid / linked
 # (monotonic, as the payment's own paid_at and link_created_at are set once).
-_MARK_PAID = _change_opportunity(
-    "paid = true",
+_PAID_WHERE = (
     "id = (SELECT opportunity_id FROM rm_analytics_payments WHERE id = %(payment)s"
-    " AND paid_at IS NOT NULL) AND NOT paid",
+    " AND paid_at IS NOT NULL) AND NOT paid"
 )
-_MARK_LINKED = _change_opportunity(
-    "linked = true",
+_MARK_PAID = _change_opportunity("paid = true", _PAID_WHERE)
+_LINKED_WHERE = (
     "id = (SELECT opportunity_id FROM rm_analytics_payments WHERE id = %(payment)s"
-    " AND link_created_at IS NOT NULL) AND NOT linked",
+    " AND link_created_at IS NOT NULL) AND NOT linked"
 )
-_OPEN = (
-    "WITH o AS (INSERT INTO rm_analytics_opportunities (id, workspace_id, client_id,"
+_MARK_LINKED = _change_opportunity("linked = true", _LINKED_WHERE)
+_INSERT_OPPORTUNITY = (
+    "INSERT INTO rm_analytics_opportunities (id, workspace_id, client_id,"
     " owner_id, titre, montant, devise, etape, date_cloture_prevue, opened_at,"
     " stage_entered_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (id) DO NOTHING RETURNING *),"
+    " ON CONFLICT (id) DO NOTHING"
+)
+_OPEN = (
+    "WITH o AS (" + _INSERT_OPPORTUNITY + " RETURNING *),"
     " changes AS (SELECT 1 AS sign, * FROM o),"
     " pipeline AS (" + _OPEN_PIPELINE_UPSERT + ") " + _DAYS_UPSERT
 )
 # A stage entered (the opening's included): counted on its day with the opportunity's
 # owner and current amount, only when the entry is new.
-_ENTER = (
-    "WITH e AS (INSERT INTO rm_analytics_stage_entries (opportunity_id, version,"
+_INSERT_ENTRY = (
+    "INSERT INTO rm_analytics_stage_entries (opportunity_id, version,"
     " workspace_id, etape, de, entered_at) VALUES (%s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT DO NOTHING RETURNING *)"
+    " ON CONFLICT DO NOTHING"
+)
+_ENTER = (
+    "WITH e AS (" + _INSERT_ENTRY + " RETURNING *)"
     " INSERT INTO rm_analytics_stage_days AS s (workspace_id, owner_id, jour, etape, entrees,"
     " montant)"
     " SELECT o.workspace_id, o.owner_id, (e.entered_at " + _PARIS_DAY + ", e.etape, 1,"
@@ -168,14 +177,55 @@ _ENTER = (
     " ON CONFLICT (workspace_id, owner_id, jour, etape) DO UPDATE SET"
     " entrees = s.entrees + EXCLUDED.entrees, montant = s.montant + EXCLUDED.montant"
 )
-_LOG_ACTIVITY = (
-    "WITH a AS (INSERT INTO rm_analytics_activities (id, workspace_id, client_id, kind,"
+_INSERT_ACTIVITY = (
+    "INSERT INTO rm_analytics_activities (id, workspace_id, client_id, kind,"
     " auteur_id, date_activite) VALUES (%s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (id) DO NOTHING RETURNING *)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+_LOG_ACTIVITY = (
+    "WITH a AS (" + _INSERT_ACTIVITY + " RETURNING *)"
     " INSERT INTO rm_analytics_days AS d (workspace_id, owner_id, jour, appels)"
     " SELECT workspace_id, auteur_id, (date_activite " + _PARIS_DAY + ", 1 FROM a"
     " WHERE kind = 'appel'"
     " ON CONFLICT (workspace_id, owner_id, jour) DO UPDATE SET appels = d.appels + 1"
+)
+
+# The summaries computed from the facts (a replay's end): every opportunity row counts
+# once, as the statements above count a row after a change (sign +1).
+_EVERY_OPPORTUNITY = "WITH changes AS (SELECT 1 AS sign, * FROM rm_analytics_opportunities) "
+_DAYS = KeptSums(
+    "rm_analytics_days",
+    keys=("workspace_id", "owner_id", "jour"),
+    sums=(
+        "ouvertes",
+        "gagnees",
+        "montant_gagne",
+        "perdues",
+        "closes_payees",
+        "gagnees_non_payees",
+        "montant_en_attente",
+        "gagnees_avec_lien",
+        "appels",
+    ),
+    recompute=(
+        _EVERY_OPPORTUNITY + _DAYS_UPSERT,
+        "INSERT INTO rm_analytics_days AS d (workspace_id, owner_id, jour, appels)"
+        " SELECT workspace_id, auteur_id, (date_activite " + _PARIS_DAY + ", count(*)"
+        " FROM rm_analytics_activities WHERE kind = 'appel' GROUP BY 1, 2, 3"
+        " ON CONFLICT (workspace_id, owner_id, jour) DO UPDATE SET appels = EXCLUDED.appels",
+    ),
+)
+_STAGE_DAYS = KeptSums(
+    "rm_analytics_stage_days",
+    keys=("workspace_id", "owner_id", "jour", "etape"),
+    sums=("entrees", "montant"),
+    recompute=(_EVERY_OPPORTUNITY + _STAGE_DAYS_UPSERT,),
+)
+_OPEN_PIPELINE = KeptSums(
+    "rm_analytics_open_pipeline",
+    keys=("workspace_id", "owner_id", "etape"),
+    sums=("nombre", "montant"),
+    recompute=(_EVERY_OPPORTUNITY + _OPEN_PIPELINE_UPSERT,),
 )
 
 
@@ -200,7 +250,29 @@ _TICKET_STATUS_CHANGED = (
 
 
 # What those statements do to a row held in memory by a replay (`ReadModel.flush_replay`).
-# The opportunity statements also move the day summaries: a replay runs them as SQL.
+def _revised(row: dict[str, Any], p: dict[str, Any]) -> None:
+    row.update(
+        titre=p["titre"],
+        montant=p["montant"],
+        devise=p["devise"],
+        date_cloture_prevue=p["cloture"],
+        owner_id=p["owner"],
+        updated_at=p["at"],
+    )
+
+
+def _moved(row: dict[str, Any], p: dict[str, Any]) -> None:
+    won, lost = p["etape"] == "gagne", p["etape"] == "perdu"
+    row.update(
+        etape=p["etape"],
+        stage_entered_at=p["at"],
+        updated_at=p["at"],
+        won_at=p["at"] if won else None,
+        won_amount=p["amount"] if won else None,
+        lost_at=p["at"] if lost else None,
+    )
+
+
 def _ticket_status_changed(row: dict[str, Any], p: tuple[Any, ...]) -> None:
     resolved_at = row.get("resolved_at")
     row.update(
@@ -209,8 +281,24 @@ def _ticket_status_changed(row: dict[str, Any], p: tuple[Any, ...]) -> None:
     )
 
 
+_REVISE_ALONE = _update_opportunity(_REVISE_SET, "id = %(id)s")
+_MOVE_ALONE = _update_opportunity(_MOVE_SET, "id = %(id)s")
+
+
 class AnalyticsView(ReadModel):
+    kept_sums: ClassVar[tuple[KeptSums, ...]] = (_DAYS, _STAGE_DAYS, _OPEN_PIPELINE)
+    replay_forms: ClassVar[dict[str, LiteralString | None]] = {
+        _OPEN: _INSERT_OPPORTUNITY,
+        _ENTER: _INSERT_ENTRY,
+        _REVISE: _REVISE_ALONE,
+        _MOVE: _MOVE_ALONE,
+        _MARK_PAID: _update_opportunity("paid = true", _PAID_WHERE),
+        _MARK_LINKED: _update_opportunity("linked = true", _LINKED_WHERE),
+        _LOG_ACTIVITY: _INSERT_ACTIVITY,
+    }
     replay_updates: ClassVar[dict[str, Any]] = {
+        _REVISE_ALONE: _revised,
+        _MOVE_ALONE: _moved,
         _CLIENT_OWNER: lambda row, p: row.update(owner_id=p[0]),
         _CLIENT_ARCHIVED: lambda row, p: row.update(archived=p[0]),
         _TICKET_ASSIGNED: lambda row, p: row.update(assignee_id=p[0]),

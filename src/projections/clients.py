@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, LiteralString
 from uuid import UUID
 
 import msgspec
@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from crm_core.sales.domainmodel import Client
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor, like_pattern
-from projections.readmodel import ReadModel, jsonb, topics_of
+from projections.readmodel import KeptSums, ReadModel, jsonb, topics_of
 
 
 class ContactRow(msgspec.Struct, frozen=True):
@@ -63,9 +63,30 @@ _LIST_COLUMNS = (
 )
 
 
-# The tag counts (migration 0740) follow each row: its tags leave before an UPDATE
-# or a DELETE and come back after, in the same transaction. DISTINCT: a tag twice in
-# one client's list counts once (and ON CONFLICT may touch a row once per statement).
+# The client list's summaries (migration 0740): clients per workspace and archived
+# flag, and per tag (DISTINCT: a tag twice in one client's list counts once).
+_TAG_SUMS = KeptSums(
+    "rm_client_tags",
+    keys=("workspace_id", "tag"),
+    sums=("nombre",),
+    recompute=(
+        "INSERT INTO rm_client_tags (workspace_id, tag, nombre)"
+        " SELECT c.workspace_id, x.tag, count(DISTINCT c.id) FROM rm_clients c,"
+        " unnest(c.tags) AS x(tag) GROUP BY 1, 2",
+    ),
+)
+_COUNT_SUMS = KeptSums(
+    "rm_client_counts",
+    keys=("workspace_id", "archived"),
+    sums=("nombre",),
+    recompute=(
+        "INSERT INTO rm_client_counts (workspace_id, archived, nombre)"
+        " SELECT workspace_id, archived, count(*) FROM rm_clients GROUP BY 1, 2",
+    ),
+)
+
+# A change of a row whose old state the event does not carry: its tags and count leave
+# before the UPDATE or DELETE and come back after, in the same transaction, with SQL.
 _TAGS_SUBTRACT = (
     "INSERT INTO rm_client_tags AS t (workspace_id, tag, nombre)"
     " SELECT DISTINCT c.workspace_id, x.tag, -1 FROM rm_clients c,"
@@ -78,8 +99,6 @@ _TAGS_ADD = (
     " unnest(c.tags) AS x(tag) WHERE c.id = %s"
     " ON CONFLICT (workspace_id, tag) DO UPDATE SET nombre = t.nombre + EXCLUDED.nombre"
 )
-
-# The same for the number of clients per workspace and archived flag (0740).
 _COUNT_SUBTRACT = (
     "INSERT INTO rm_client_counts AS t (workspace_id, archived, nombre)"
     " SELECT workspace_id, archived, -1 FROM rm_clients WHERE id = %s"
@@ -90,6 +109,39 @@ _COUNT_ADD = (
     " SELECT workspace_id, archived, 1 FROM rm_clients WHERE id = %s"
     " ON CONFLICT (workspace_id, archived) DO UPDATE SET nombre = t.nombre + EXCLUDED.nombre"
 )
+_UPDATE = (
+    "UPDATE rm_clients SET nom=%s, type_client=%s, email=%s, telephone=%s, adresse=%s,"
+    " ville=%s, tags=%s, owner_id=%s, notes=%s, updated_at=%s, search_text=%s WHERE id=%s"
+)
+# The columns `_UPDATE` sets, in the order of its parameters.
+_UPDATED_COLUMNS = (
+    "nom",
+    "type_client",
+    "email",
+    "telephone",
+    "adresse",
+    "ville",
+    "tags",
+    "owner_id",
+    "notes",
+    "updated_at",
+    "search_text",
+)
+_ARCHIVED = "UPDATE rm_clients SET archived=%s, updated_at=%s WHERE id=%s"
+# A contact the client did not have (its id is new): appended, no search of the list.
+_CONTACT_ADDED = (
+    "UPDATE rm_clients SET updated_at = %s, contacts = contacts || jsonb_build_array(%s::jsonb)"
+    " WHERE id = %s"
+)
+
+
+def _updated(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    row.update(zip(_UPDATED_COLUMNS, p[:-1], strict=True))
+
+
+def _contact_added(row: dict[str, Any], p: tuple[Any, ...]) -> None:
+    """`_CONTACT_ADDED` on a row a replay holds (contacts: a Jsonb of a list)."""
+    row.update(updated_at=p[0], contacts=jsonb([*row["contacts"].obj, p[1].obj]))
 
 
 def _search_text(nom: str, email: str) -> str:
@@ -102,6 +154,17 @@ def _contacts_json(client_contacts: Any) -> Jsonb:
 
 class ClientsView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_clients", "rm_client_tags", "rm_client_counts")
+    kept_sums: ClassVar[tuple[KeptSums, ...]] = (_TAG_SUMS, _COUNT_SUMS)
+    replay_forms: ClassVar[dict[str, LiteralString | None]] = dict.fromkeys(
+        (_TAGS_SUBTRACT, _TAGS_ADD, _COUNT_SUBTRACT, _COUNT_ADD)
+    )
+    # A replay applies these to the rows it holds (see `ReadModel.flush_replay`).
+    replay_updates: ClassVar[dict[str, Any]] = {
+        _UPDATE: _updated,
+        _ARCHIVED: lambda row, p: row.update(archived=p[0], updated_at=p[1]),
+        _CONTACT_ADDED: _contact_added,
+    }
+    replay_defaults: ClassVar[dict[str, dict[str, Any]]] = {"rm_clients": {"contacts": jsonb([])}}
 
     # --- writes -----------------------------------------------------------------
     def register(self, event: Client.Registered, tracking: Tracking) -> None:
@@ -128,8 +191,12 @@ class ClientsView(ReadModel):
                     _search_text(event.nom, event.email),
                 ),
             ),
-            (_TAGS_ADD, (event.originator_id,)),
-            (_COUNT_ADD, (event.originator_id,)),
+            *self.add_to_sums(_COUNT_SUMS, (event.workspace_id, False), (1,)),
+            *(
+                statement
+                for tag in dict.fromkeys(event.tags)
+                for statement in self.add_to_sums(_TAG_SUMS, (event.workspace_id, tag), (1,))
+            ),
         )
 
     def update(self, event: Client.Updated, tracking: Tracking) -> None:
@@ -137,9 +204,7 @@ class ClientsView(ReadModel):
             tracking,
             (_TAGS_SUBTRACT, (event.originator_id,)),
             (
-                "UPDATE rm_clients SET nom=%s, type_client=%s, email=%s, telephone=%s, adresse=%s,"
-                " ville=%s, tags=%s, owner_id=%s, notes=%s, updated_at=%s, search_text=%s"
-                " WHERE id=%s",
+                _UPDATE,
                 (
                     event.nom,
                     event.type_client.value,
@@ -164,12 +229,12 @@ class ClientsView(ReadModel):
         self.write(
             tracking,
             (_COUNT_SUBTRACT, (client_id,)),
-            (
-                "UPDATE rm_clients SET archived=%s, updated_at=%s WHERE id=%s",
-                (archived, at, client_id),
-            ),
+            (_ARCHIVED, (archived, at, client_id)),
             (_COUNT_ADD, (client_id,)),
         )
+
+    def add_contact(self, client_id: UUID, contact: Any, at: datetime, tracking: Tracking) -> None:
+        self.write(tracking, (_CONTACT_ADDED, (at, jsonb(contact), client_id)))
 
     def upsert_contact(
         self, client_id: UUID, contact: Any, at: datetime, tracking: Tracking
@@ -322,7 +387,7 @@ class ClientsProjection(Projection[ClientsView]):
 
     @process_event.register
     def _(self, event: Client.ContactAdded, tracking: Tracking) -> None:
-        self.view.upsert_contact(event.originator_id, event.contact, event.timestamp, tracking)
+        self.view.add_contact(event.originator_id, event.contact, event.timestamp, tracking)
 
     @process_event.register
     def _(self, event: Client.ContactUpdated, tracking: Tracking) -> None:

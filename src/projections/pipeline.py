@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, LiteralString
 from uuid import UUID
 
 import msgspec
@@ -15,7 +15,7 @@ from eventsourcing.projection import Projection
 from crm_core.sales.domainmodel import Opportunity
 from crm_core.values import Stage
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor, like_pattern
-from projections.readmodel import ReadModel, topics_of
+from projections.readmodel import KeptSums, ReadModel, topics_of
 
 
 class OpportunityRow(msgspec.Struct, frozen=True):
@@ -76,9 +76,22 @@ def _cursor_value(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime | date) else str(value)
 
 
-# The stage totals (migration 0740) follow each row: its old contribution leaves
-# before an UPDATE, its new one comes in after it, in the same transaction.
+# The stage totals (migration 0740): count and amount per workspace, stage and owner
+# (`owner_key`: the nil UUID for opportunities without an owner).
+_NO_OWNER_ID = UUID(int=0)
 _NO_OWNER = "'00000000-0000-0000-0000-000000000000'::uuid"
+_TOTALS = KeptSums(
+    "rm_pipeline_totals",
+    keys=("workspace_id", "etape", "owner_key"),
+    sums=("nombre", "total"),
+    recompute=(
+        "INSERT INTO rm_pipeline_totals (workspace_id, etape, owner_key, nombre, total)"
+        f" SELECT workspace_id, etape, COALESCE(owner_id, {_NO_OWNER}), count(*),"
+        " COALESCE(sum(montant_estime), 0) FROM rm_opportunities GROUP BY 1, 2, 3",
+    ),
+)
+# A change of a row whose old state the event does not carry: its old contribution
+# leaves before the UPDATE, its new one comes in after it, with SQL.
 _TOTALS_SUBTRACT = (
     "INSERT INTO rm_pipeline_totals AS t (workspace_id, etape, owner_key, nombre, total)"
     f" SELECT workspace_id, etape, COALESCE(owner_id, {_NO_OWNER}), -1,"
@@ -132,6 +145,10 @@ class PipelineView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_opportunities", "rm_pipeline_totals")
     # A replay applies these to the rows it holds (see `ReadModel.flush_replay`).
     replay_updates: ClassVar[dict[str, Any]] = {_REVISE: _revised, _MOVE: _moved}
+    kept_sums: ClassVar[tuple[KeptSums, ...]] = (_TOTALS,)
+    replay_forms: ClassVar[dict[str, LiteralString | None]] = dict.fromkeys(
+        (_TOTALS_SUBTRACT, _TOTALS_ADD)
+    )
 
     def open(self, event: Opportunity.Opened, tracking: Tracking) -> None:
         self.write(
@@ -156,7 +173,11 @@ class PipelineView(ReadModel):
                     event.timestamp,
                 ),
             ),
-            (_TOTALS_ADD, (event.originator_id,)),
+            *self.add_to_sums(
+                _TOTALS,
+                (event.workspace_id, event.etape.value, event.owner_id or _NO_OWNER_ID),
+                (1, event.montant_estime or Decimal(0)),
+            ),
         )
 
     def update(self, event: Opportunity.Revised, tracking: Tracking) -> None:

@@ -36,6 +36,50 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=_JSON.encode)
 
 
+class KeptSums(NamedTuple):
+    """A table of sums a read model keeps in step with its rows: the counts and totals
+    a screen reads instead of aggregating the rows at each request.
+
+    Its rows only ever move by deltas (`t.x = t.x + EXCLUDED.x`), and deltas commute:
+    a batch adds up its deltas in memory and writes them once when it ends, and a
+    replay writes none and computes the table once from the replayed rows. A row
+    whose sums are all zero means the same as no row (a replay leaves none).
+    """
+
+    table: str
+    keys: tuple[str, ...]
+    sums: tuple[str, ...]
+    #: Computes the whole table from the read model's rows, into the emptied table.
+    recompute: tuple[LiteralString, ...]
+
+    @property
+    def upsert(self) -> Composed:
+        return _sums_upsert(self)
+
+    @property
+    def nonzero(self) -> Composed:
+        """The condition of a row that counts something."""
+        return SQL("NOT ({0})").format(
+            SQL(" AND ").join(SQL("{0} = 0").format(Identifier(column)) for column in self.sums)
+        )
+
+
+@functools.cache
+def _sums_upsert(kept: KeptSums) -> Composed:
+    columns = (*kept.keys, *kept.sums)
+    return SQL(
+        "INSERT INTO {0} AS t ({1}) VALUES ({2}) ON CONFLICT ({3}) DO UPDATE SET {4}"
+    ).format(
+        Identifier(kept.table),
+        SQL(", ").join(map(Identifier, columns)),
+        SQL(", ").join(SQL("%s") for _ in columns),
+        SQL(", ").join(map(Identifier, kept.keys)),
+        SQL(", ").join(
+            SQL("{0} = t.{0} + EXCLUDED.{0}").format(Identifier(column)) for column in kept.sums
+        ),
+    )
+
+
 class _Batch:
     """The open transaction of a batch and the last position it has seen."""
 
@@ -43,6 +87,8 @@ class _Batch:
         self.cursor = cursor
         self.tracking: Tracking | None = None
         self.memo: dict[Any, Any] = {}
+        #: The deltas of the batch's kept sums, by table and key, added up.
+        self.sums: dict[KeptSums, dict[tuple[Any, ...], list[Any]]] = {}
 
 
 class ReadModel(PostgresTrackingRecorder):
@@ -58,8 +104,17 @@ class ReadModel(PostgresTrackingRecorder):
     #: The tables this read model owns; a rebuild empties exactly these.
     tables: ClassVar[tuple[str, ...]] = ()
 
+    #: The tables of sums this read model keeps (see `KeptSums` and `add_to_sums`).
+    kept_sums: ClassVar[tuple[KeptSums, ...]] = ()
+    #: Statements that also move kept sums (with SQL, from a row's state), and what a
+    #: replay runs instead: the same without the sums, or None for nothing at all.
+    #: The replay computes the sums once at its end (`KeptSums.recompute`).
+    replay_forms: ClassVar[dict[str, LiteralString | None]] = {}
+
     #: Set while replaying into shadow tables (see `replaying_into`).
     _replay: Connection[DictRow] | None = None
+    #: Rows replayed since the kept sums were last computed.
+    _sums_stale: bool = False
     #: The last position applied while replaying (kept by the rebuild, not tracked).
     replayed_position: int = 0
     _buffer: list[Statement]
@@ -113,16 +168,56 @@ class ReadModel(PostgresTrackingRecorder):
             self._local.batch = batch
             try:
                 yield
+                self._write_sums(batch)
                 if batch.tracking is not None:
                     with conn.cursor() as tracking_cursor:
                         self._insert_tracking(tracking_cursor, batch.tracking)
             finally:
                 self._local.batch = None
 
+    def add_to_sums(
+        self, kept: KeptSums, key: tuple[Any, ...], deltas: tuple[Any, ...]
+    ) -> tuple[Statement, ...]:
+        """The statements that add `deltas` to the row `key` of `kept`, for `write`.
+
+        None in a batch (added up, written when it ends) nor in a replay (the sums are
+        computed at its end): a hot row (a workspace's count) changed by every event
+        of a page costs more than the rows themselves.
+        """
+        if self._replay is not None:
+            return ()
+        batch = self._open_batch()
+        if batch is None:
+            return ((kept.upsert, (*key, *deltas)),)
+        sums = batch.sums.setdefault(kept, {})
+        total = sums.get(key)
+        if total is None:
+            sums[key] = list(deltas)
+        else:
+            for index, delta in enumerate(deltas):
+                total[index] += delta
+        return ()
+
+    @staticmethod
+    def _write_sums(batch: _Batch) -> None:
+        for kept, rows in batch.sums.items():
+            changes = [(*key, *deltas) for key, deltas in rows.items() if any(deltas)]
+            if changes:
+                batch.cursor.executemany(kept.upsert, changes)
+        batch.sums.clear()
+
     def write(self, tracking: Tracking, *statements: Statement) -> None:
         if self._replay is not None:
-            self._buffer.extend(statements)
+            forms = self.replay_forms
+            if forms:
+                for query, params in statements:
+                    form = forms.get(query, query) if type(query) is str else query
+                    if form is not None:
+                        self._buffer.append((form, params))
+            else:
+                self._buffer.extend(statements)
             self.replayed_position = tracking.notification_id
+            self._sums_stale = True
             return
         batch = self._open_batch()
         if batch is not None:
@@ -151,13 +246,28 @@ class ReadModel(PostgresTrackingRecorder):
         conn.execute(SQL("SET search_path TO {0}, public").format(Identifier(schema)))
         self._replay, self.replayed_position, self._buffer = conn, 0, []
         self._held = {}
+        self._sums_stale = False
         try:
             yield
-            self.flush_replay()
-            self.write_held_rows()
+            self.finish_replay()
         finally:
             self._replay = None
             self._held = {}
+
+    def finish_replay(self) -> None:
+        """Write what the replay still holds, and compute the kept sums of its rows (it
+        skipped their deltas). Before the caller commits; a second call does nothing."""
+        if self._replay is None:
+            return
+        self.flush_replay()
+        self.write_held_rows()
+        if self._sums_stale:
+            with self._replay.cursor() as curs:
+                for kept in self.kept_sums:
+                    curs.execute(SQL("DELETE FROM {0}").format(Identifier(kept.table)))
+                    for statement in kept.recompute:
+                        curs.execute(statement)
+            self._sums_stale = False
 
     #: Single-row updates a replay may apply in memory, by statement: for each, a
     #: function that does to a row (a dict of its columns) what the statement does.

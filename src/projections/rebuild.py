@@ -35,10 +35,10 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from psycopg import Connection
 from psycopg.rows import DictRow, dict_row, tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from crm_core.application import LOG_NAME
-from projections.readmodel import ReadModel
+from projections.readmodel import KeptSums, ReadModel
 
 _PAGE = 2_000  # notifications read at once
 _COMMIT_EVERY = 10_000  # events per shadow transaction
@@ -362,14 +362,18 @@ class ShadowReplay:
         differences: list[Difference] = []
         with psycopg.connect(self.conninfo) as conn, conn.transaction():
             self._lock_live(conn, "SHARE", to_head=False)
+            kept = {sums.table: sums for sums in self.view.kept_sums}
             for table in self.view.tables:
-                live = SQL("public.{0}").format(Identifier(table))
-                copy = SQL("{0}.{1}").format(Identifier(self.schema), Identifier(table))
+                live = _rows_of(SQL("public.{0}").format(Identifier(table)), kept.get(table))
+                copy = _rows_of(
+                    SQL("{0}.{1}").format(Identifier(self.schema), Identifier(table)),
+                    kept.get(table),
+                )
                 only_live = conn.execute(
-                    SQL("SELECT t::text FROM (TABLE {0} EXCEPT ALL TABLE {1}) t").format(live, copy)
+                    SQL("SELECT t::text FROM ({0} EXCEPT ALL {1}) t").format(live, copy)
                 ).fetchall()
                 only_copy = conn.execute(
-                    SQL("SELECT t::text FROM (TABLE {0} EXCEPT ALL TABLE {1}) t").format(copy, live)
+                    SQL("SELECT t::text FROM ({0} EXCEPT ALL {1}) t").format(copy, live)
                 ).fetchall()
                 if only_live or only_copy:
                     samples = [f"en direct : {row[0]}" for row in only_live[:5]]
@@ -378,6 +382,13 @@ class ShadowReplay:
         self.state = "terminee"
         self._report(force=True, message=f"{len(differences)} table(s) différente(s)")
         return differences
+
+
+def _rows_of(table: Composed, kept: KeptSums | None) -> Composed:
+    """The rows of `table` that mean something: a kept sum of zeros is no row."""
+    if kept is None:
+        return SQL("TABLE {0}").format(table)
+    return SQL("SELECT * FROM {0} WHERE {1}").format(table, kept.nonzero)
 
 
 def replay_together(replays: list[ShadowReplay], target: int) -> None:
@@ -417,8 +428,7 @@ def replay_together(replays: list[ShadowReplay], target: int) -> None:
             for replay in replays:
                 replay._report()
         for replay in replays:
-            replay.view.flush_replay()
-            replay.view.write_held_rows()  # the rows a read model still held in memory
+            replay.view.finish_replay()  # held rows, kept sums
             replay._conn.commit()
     # Every relevant event up to the target is applied, even when the last events of
     # the log are of other topics.
