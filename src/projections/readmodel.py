@@ -80,11 +80,30 @@ def _sums_upsert(kept: KeptSums) -> Composed:
     )
 
 
-class _Batch:
-    """The open transaction of a batch and the last position it has seen."""
+class _Pending:
+    """Writes held back to go to the database together (see `ReadModel.flush_replay`):
+    a replay's, or a batch's."""
 
-    def __init__(self, cursor: Cursor[DictRow]) -> None:
-        self.cursor = cursor
+    def __init__(self, conn: Connection[DictRow], *, from_empty: bool) -> None:
+        self.conn = conn
+        self.buffer: list[Statement] = []
+        #: Rows inserted and held in memory, by table and key.
+        self.held: dict[str, dict[Any, dict[str, Any]]] = {}
+        #: Keys inserted into each held table since the tables were empty (a replay from
+        #: zero) or since the batch began; None once another statement inserted into it
+        #: (its keys are then unknown).
+        self.inserted: dict[str, set[Any] | None] | None = None
+        #: A replay from zero knows its tables were empty: an insert guarded by `ON
+        #: CONFLICT DO NOTHING` of a new key may be held too. A batch may meet a row
+        #: written before it, which must win: only plain inserts are held.
+        self.from_empty = from_empty
+
+
+class _Batch:
+    """The open transaction of a batch, its held-back writes and its last position."""
+
+    def __init__(self, conn: Connection[DictRow]) -> None:
+        self.pending = _Pending(conn, from_empty=False)
         self.tracking: Tracking | None = None
         self.memo: dict[Any, Any] = {}
         #: The deltas of the batch's kept sums, by table and key, added up.
@@ -113,11 +132,12 @@ class ReadModel(PostgresTrackingRecorder):
 
     #: Set while replaying into shadow tables (see `replaying_into`).
     _replay: Connection[DictRow] | None = None
+    #: The replay's held-back writes (its inserted keys last from one call to the next).
+    _replay_pending: _Pending | None = None
     #: Rows replayed since the kept sums were last computed.
     _sums_stale: bool = False
     #: The last position applied while replaying (kept by the rebuild, not tracked).
     replayed_position: int = 0
-    _buffer: list[Statement]
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -151,23 +171,22 @@ class ReadModel(PostgresTrackingRecorder):
     def batch(self) -> Iterator[None]:
         """Apply the events processed in the block in one transaction.
 
-        Statements are pipelined (sent without waiting for each result); reads in
-        the block see the block's own writes. The tracking row of the last event
-        commits with the rows, or nothing does.
+        Their statements are held back and sent together when the block ends (or
+        before a read in the block, which sees the block's own writes), as a replay
+        sends them (`flush_replay`): inserts by COPY, an aggregate's row held in
+        memory with its updates, the rest pipelined. The tracking row of the last
+        event commits with the rows, or nothing does.
         """
         if self._open_batch() is not None:
             msg = "Un lot est déjà ouvert pour ce read model."
             raise RuntimeError(msg)
-        with (
-            self.datastore.get_connection() as conn,
-            conn.pipeline(),
-            conn.transaction(),
-            conn.cursor() as cursor,
-        ):
-            batch = _Batch(cursor)
+        with self.datastore.get_connection() as conn, conn.transaction():
+            batch = _Batch(conn)
             self._local.batch = batch
             try:
                 yield
+                self._flush(batch.pending)
+                self._write_held_rows(batch.pending)
                 self._write_sums(batch)
                 if batch.tracking is not None:
                     with conn.cursor() as tracking_cursor:
@@ -200,29 +219,30 @@ class ReadModel(PostgresTrackingRecorder):
 
     @staticmethod
     def _write_sums(batch: _Batch) -> None:
-        for kept, rows in batch.sums.items():
-            changes = [(*key, *deltas) for key, deltas in rows.items() if any(deltas)]
-            if changes:
-                batch.cursor.executemany(kept.upsert, changes)
+        with batch.pending.conn.cursor() as curs:
+            for kept, rows in batch.sums.items():
+                changes = [(*key, *deltas) for key, deltas in rows.items() if any(deltas)]
+                if changes:
+                    curs.executemany(kept.upsert, changes)
         batch.sums.clear()
 
     def write(self, tracking: Tracking, *statements: Statement) -> None:
-        if self._replay is not None:
+        pending = self._replay_pending
+        if self._replay is not None and pending is not None:
             forms = self.replay_forms
             if forms:
                 for query, params in statements:
                     form = forms.get(query, query) if type(query) is str else query
                     if form is not None:
-                        self._buffer.append((form, params))
+                        pending.buffer.append((form, params))
             else:
-                self._buffer.extend(statements)
+                pending.buffer.extend(statements)
             self.replayed_position = tracking.notification_id
             self._sums_stale = True
             return
         batch = self._open_batch()
         if batch is not None:
-            for query, params in statements:
-                batch.cursor.execute(query, params, prepare=True)
+            batch.pending.buffer.extend(statements)
             batch.tracking = tracking
             return
         with self.datastore.transaction(commit=True) as cursor:
@@ -244,23 +264,26 @@ class ReadModel(PostgresTrackingRecorder):
         the shadow tables, so it must never go back to a pool).
         """
         conn.execute(SQL("SET search_path TO {0}, public").format(Identifier(schema)))
-        self._replay, self.replayed_position, self._buffer = conn, 0, []
-        self._held = {}
+        pending = _Pending(conn, from_empty=True)
+        if self._replay_pending is not None:
+            pending.inserted = self._replay_pending.inserted  # the same shadow tables
+        self._replay, self._replay_pending, self.replayed_position = conn, pending, 0
         self._sums_stale = False
         try:
             yield
             self.finish_replay()
         finally:
             self._replay = None
-            self._held = {}
+            pending.buffer, pending.held = [], {}
 
     def finish_replay(self) -> None:
         """Write what the replay still holds, and compute the kept sums of its rows (it
         skipped their deltas). Before the caller commits; a second call does nothing."""
-        if self._replay is None:
+        pending = self._replay_pending
+        if self._replay is None or pending is None:
             return
-        self.flush_replay()
-        self.write_held_rows()
+        self._flush(pending)
+        self._write_held_rows(pending)
         if self._sums_stale:
             with self._replay.cursor() as curs:
                 for kept in self.kept_sums:
@@ -303,10 +326,16 @@ class ReadModel(PostgresTrackingRecorder):
           that names its table (which then sees it where the live runner would);
         - every other statement keeps its place and is pipelined (no wait for each
           result); runs of one statement go as one executemany.
+
+        A batch of the live runner sends its writes the same way (`batch`).
         """
-        if self._replay is None or not self._buffer:
+        if self._replay is not None and self._replay_pending is not None:
+            self._flush(self._replay_pending)
+
+    def _flush(self, pending: _Pending) -> None:
+        if not pending.buffer:
             return
-        buffer, self._buffer = self._buffer, []
+        buffer, pending.buffer = pending.buffer, []
         view_class = type(self)
         routes = [
             _route(view_class, query) if type(query) is str else _other(view_class)
@@ -322,9 +351,14 @@ class ReadModel(PostgresTrackingRecorder):
         for (query, params), route in zip(buffer, routes, strict=True):
             plan = route.plan
             if route.update is not None:
-                self._update_held(query, params, route, steps)
-            elif plan is not None and type(params) is tuple and route.held:
-                self._hold(query, params, plan, steps)
+                self._update_held(pending, query, params, route, steps)
+            elif (
+                plan is not None
+                and type(params) is tuple
+                and route.held
+                and (pending.from_empty or not plan.guarded)
+            ):
+                self._hold(pending, query, params, plan, steps)
             elif (
                 plan is not None
                 and type(params) is tuple
@@ -337,37 +371,42 @@ class ReadModel(PostgresTrackingRecorder):
                 segments[-1][2].append(params)
             else:
                 for table in route.names_held:
-                    self._release(table, steps)  # the statement sees them where they belong
+                    self._release(pending, table, steps)  # the statement sees them in place
                     if route.inserts:
-                        self._inserted_keys()[table] = None
+                        self._inserted_keys(pending)[table] = None
                 steps.append((query, params))
-        self._send(self._replay, steps, copies)
+        self._send(pending, steps, copies)
 
-    def _send(
-        self, conn: Connection[DictRow], steps: list[Statement | _HeldRows], copies: _Copies
-    ) -> None:
+    @staticmethod
+    def _send(pending: _Pending, steps: list[Statement | _HeldRows], copies: _Copies) -> None:
         # Tuple rows: a dict row maker per result (every pipelined statement) costs.
-        with conn.cursor(row_factory=tuple_row) as curs:
+        with pending.conn.cursor(row_factory=tuple_row) as curs:
             _execute_steps(curs, steps)
             for segments in copies.values():
                 for query, plan, rows in segments:
                     _copy(curs, query, plan, rows)
-            for table, held_rows in list(self._held.items()):
+            for table, held_rows in list(pending.held.items()):
                 if len(held_rows) > _HELD_ROWS:
-                    _write_held(curs, _HeldRows(table, self._held.pop(table)))
+                    _write_held(curs, _HeldRows(table, pending.held.pop(table)))
 
-    def _release(self, table: str, steps: list[Statement | _HeldRows]) -> None:
+    @staticmethod
+    def _release(pending: _Pending, table: str, steps: list[Statement | _HeldRows]) -> None:
         """Stop holding the rows of `table`: they are written at this point of `steps`."""
-        rows = self._held.pop(table, None)
+        rows = pending.held.pop(table, None)
         if rows:
             steps.append(_HeldRows(table, rows))
 
+    @staticmethod
     def _update_held(
-        self, query: Any, params: Any, route: _Route, steps: list[Statement | _HeldRows]
+        pending: _Pending,
+        query: Any,
+        params: Any,
+        route: _Route,
+        steps: list[Statement | _HeldRows],
     ) -> None:
         """A single-row update: done in memory if the row is held, else sent."""
         key = params[route.key] if type(params) is dict else params[-1]
-        row = self._held.get(route.table, _NOTHING).get(key)
+        row = pending.held.get(route.table, _NOTHING).get(key)
         if row is None:
             steps.append((query, params))  # a row already written: updated there
         elif route.update is not None:
@@ -375,6 +414,7 @@ class ReadModel(PostgresTrackingRecorder):
 
     def _hold(
         self,
+        pending: _Pending,
         query: Any,
         params: tuple[Any, ...],
         plan: _CopyPlan,
@@ -382,7 +422,7 @@ class ReadModel(PostgresTrackingRecorder):
     ) -> None:
         """Hold an insert into a held table; an insert whose key was met before goes to
         the database after the held rows of its table, as the statement itself."""
-        keys = self._inserted_keys().get(plan.table)
+        keys = self._inserted_keys(pending).get(plan.table)
         row = dict(zip(plan.names, plan.row(params), strict=True))
         key = row.get("id")
         known = key.int if type(key) is UUID else key  # an int: half the memory of a UUID
@@ -390,41 +430,44 @@ class ReadModel(PostgresTrackingRecorder):
             keys.add(known)
             for column, value in self.replay_defaults.get(plan.table, {}).items():
                 row.setdefault(column, value)
-            self._held.setdefault(plan.table, {})[key] = row
+            pending.held.setdefault(plan.table, {})[key] = row
             return
-        self._release(plan.table, steps)
+        self._release(pending, plan.table, steps)
         steps.append((query, params))
 
     def forget_replay(self) -> None:
         """A replay starts again from empty tables: forget what the last one remembered."""
-        self._inserted = None
+        self._replay_pending = None
 
-    def _inserted_keys(self) -> dict[str, set[Any] | None]:
-        if self._inserted is None:
-            # First flush of a replay from zero: the shadow tables are empty.
-            self._inserted = {table: set() for table in _held_tables(type(self))}
-        return self._inserted
+    def _inserted_keys(self, pending: _Pending) -> dict[str, set[Any] | None]:
+        if pending.inserted is None:
+            # The first flush (of a replay from zero, or of a batch).
+            pending.inserted = {table: set() for table in _held_tables(type(self))}
+        return pending.inserted
 
-    def write_held_rows(self) -> None:
-        """Write every row held in memory (the end of a replay, or before a read)."""
-        if self._replay is not None and self._held:
-            with self._replay.cursor(row_factory=tuple_row) as curs:
-                for table in list(self._held):
-                    _write_held(curs, _HeldRows(table, self._held.pop(table)))
+    @staticmethod
+    def _write_held_rows(pending: _Pending) -> None:
+        """Write every row held in memory (the end of a replay or batch, or before a read)."""
+        if pending.held:
+            with pending.conn.cursor(row_factory=tuple_row) as curs:
+                for table in list(pending.held):
+                    _write_held(curs, _HeldRows(table, pending.held.pop(table)))
 
     def fetch_all(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[DictRow]:
-        if self._replay is not None:
-            self.flush_replay()  # a query sees the writes replayed before it
-            self.write_held_rows()
+        if self._replay is not None and self._replay_pending is not None:
+            self._flush(self._replay_pending)  # a query sees the writes replayed before it
+            self._write_held_rows(self._replay_pending)
             with self._replay.cursor() as curs:
                 curs.execute(SQL(query) if isinstance(query, str) else query, params)
                 return curs.fetchall()
         batch = self._open_batch()
         if batch is not None:
-            # Within the batch's transaction, so an earlier event of the batch is seen.
-            with batch.cursor.connection.cursor() as cursor:
+            # Within the batch's transaction, after its writes: an earlier event is seen.
+            self._flush(batch.pending)
+            self._write_held_rows(batch.pending)
+            with batch.pending.conn.cursor() as cursor:
                 cursor.execute(query, params, prepare=True)
                 return cursor.fetchall()
         for attempt in range(_READ_ATTEMPTS):
