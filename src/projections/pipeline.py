@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, LiteralString
+from typing import Any, ClassVar, Literal, LiteralString, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -15,7 +15,7 @@ from eventsourcing.projection import Projection
 from crm_core.sales.domainmodel import Opportunity
 from crm_core.values import Stage
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor, like_pattern
-from projections.readmodel import KeptSums, ReadModel, topics_of
+from projections.readmodel import KeptSums, ReadModel, Statement, topics_of
 
 
 class OpportunityRow(msgspec.Struct, frozen=True):
@@ -141,6 +141,19 @@ def _moved(row: dict[str, Any], p: tuple[Any, ...]) -> None:
     )
 
 
+class _Standing(NamedTuple):
+    """What an opportunity counts for in the stage totals."""
+
+    workspace_id: UUID
+    etape: str
+    owner_key: UUID
+    montant: Decimal
+
+    @property
+    def key(self) -> tuple[UUID, str, UUID]:
+        return (self.workspace_id, self.etape, self.owner_key)
+
+
 class PipelineView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = ("rm_opportunities", "rm_pipeline_totals")
     # A replay applies these to the rows it holds (see `ReadModel.flush_replay`).
@@ -173,17 +186,51 @@ class PipelineView(ReadModel):
                     event.timestamp,
                 ),
             ),
-            *self.add_to_sums(
-                _TOTALS,
-                (event.workspace_id, event.etape.value, event.owner_id or _NO_OWNER_ID),
-                (1, event.montant_estime or Decimal(0)),
+            *self._totals_opened(
+                event.originator_id,
+                _Standing(
+                    event.workspace_id,
+                    event.etape.value,
+                    event.owner_id or _NO_OWNER_ID,
+                    event.montant_estime or Decimal(0),
+                ),
             ),
         )
 
+    def _totals_opened(self, opportunity_id: UUID, standing: _Standing) -> tuple[Statement, ...]:
+        memo = self.batch_memo()
+        if memo is not None:
+            memo[opportunity_id] = standing
+        return self.add_to_sums(_TOTALS, standing.key, (1, standing.montant))
+
+    def _totals_moved(
+        self, opportunity_id: UUID, **changes: Any
+    ) -> tuple[tuple[Statement, ...], tuple[Statement, ...]]:
+        """What moves the stage totals around a change of the row, before it and after it.
+
+        SQL, from the row itself; or, when this batch opened the opportunity and so
+        knows what it counts for, the deltas (added up until the batch ends), which
+        leave the row free to stay in memory (`ReadModel.batch`).
+        """
+        memo = self.batch_memo()
+        before: _Standing | None = memo.get(opportunity_id) if memo is not None else None
+        if memo is None or before is None:
+            return ((_TOTALS_SUBTRACT, (opportunity_id,)),), ((_TOTALS_ADD, (opportunity_id,)),)
+        after = memo[opportunity_id] = before._replace(**changes)
+        return (), (
+            *self.add_to_sums(_TOTALS, before.key, (-1, -before.montant)),
+            *self.add_to_sums(_TOTALS, after.key, (1, after.montant)),
+        )
+
     def update(self, event: Opportunity.Revised, tracking: Tracking) -> None:
+        before, after = self._totals_moved(
+            event.originator_id,
+            owner_key=event.owner_id or _NO_OWNER_ID,
+            montant=event.montant_estime or Decimal(0),
+        )
         self.write(
             tracking,
-            (_TOTALS_SUBTRACT, (event.originator_id,)),
+            *before,
             (
                 _REVISE,
                 (
@@ -197,7 +244,7 @@ class PipelineView(ReadModel):
                     event.originator_id,
                 ),
             ),
-            (_TOTALS_ADD, (event.originator_id,)),
+            *after,
         )
 
     def move(
@@ -209,14 +256,15 @@ class PipelineView(ReadModel):
         *,
         raison: str = "",
     ) -> None:
+        before, after = self._totals_moved(opportunity_id, etape=etape.value)
         self.write(
             tracking,
-            (_TOTALS_SUBTRACT, (opportunity_id,)),
+            *before,
             (
                 _MOVE,
                 (etape.value, at, raison, etape.value, at, etape.value, at, opportunity_id),
             ),
-            (_TOTALS_ADD, (opportunity_id,)),
+            *after,
         )
 
     # --- queries ----------------------------------------------------------------

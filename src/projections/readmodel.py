@@ -352,12 +352,7 @@ class ReadModel(PostgresTrackingRecorder):
             plan = route.plan
             if route.update is not None:
                 self._update_held(pending, query, params, route, steps)
-            elif (
-                plan is not None
-                and type(params) is tuple
-                and route.held
-                and (pending.from_empty or not plan.guarded)
-            ):
+            elif plan is not None and type(params) is tuple and route.held:
                 self._hold(pending, query, params, plan, steps)
             elif (
                 plan is not None
@@ -420,13 +415,20 @@ class ReadModel(PostgresTrackingRecorder):
         plan: _CopyPlan,
         steps: list[Statement | _HeldRows],
     ) -> None:
-        """Hold an insert into a held table; an insert whose key was met before goes to
-        the database after the held rows of its table, as the statement itself."""
+        """Hold an insert into a held table; an insert whose key was met before, or
+        whose `DO NOTHING` may meet a row a batch did not write, goes to the database
+        after the held rows of its table, as the statement itself (in its place: the
+        updates of its row that follow it are sent after it)."""
         keys = self._inserted_keys(pending).get(plan.table)
         row = dict(zip(plan.names, plan.row(params), strict=True))
         key = row.get("id")
         known = key.int if type(key) is UUID else key  # an int: half the memory of a UUID
-        if keys is not None and key is not None and known not in keys:
+        if (
+            keys is not None
+            and key is not None
+            and known not in keys
+            and (pending.from_empty or not plan.guarded)
+        ):
             keys.add(known)
             for column, value in self.replay_defaults.get(plan.table, {}).items():
                 row.setdefault(column, value)

@@ -21,11 +21,24 @@ def table_names() -> list[str]:
 
 
 def dump_tables(conninfo: str, tables: list[str] | None = None) -> Dump:
-    """Every row of the read-model tables, in a stable order (not every table has an id)."""
+    """Every row of the read-model tables, in a stable order (not every table has an id).
+
+    A row of kept sums that counts nothing is left out: it means the same as no row
+    (a batch or a replay writes none, event-by-event deltas may leave one).
+    """
+    kept = {
+        sums.table: sums.nonzero
+        for _, view_class in PROJECTIONS.values()
+        for sums in view_class.kept_sums
+    }
     with psycopg.connect(conninfo) as conn:
         return {
             table: sorted(
-                conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))).fetchall(),
+                conn.execute(
+                    sql.SQL("SELECT * FROM {0} WHERE {1}").format(
+                        sql.Identifier(table), kept.get(table, sql.SQL("true"))
+                    )
+                ).fetchall(),
                 key=repr,
             )
             for table in tables or table_names()
