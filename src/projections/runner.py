@@ -12,7 +12,8 @@ crash replays the page. Once caught up, pages are as small as the traffic, so a
 single command's event is applied (and visible to `wait`) as soon as it arrives.
 
 New events are noticed through the event table's LISTEN/NOTIFY channel, which the
-library's recorder notifies on every insert.
+library's recorder notifies on every insert: by the runner itself, or, when it is
+given a `LogHead`, by that follower shared by all the runners of the process.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
+from projections.log_head import LogHead
 from projections.readmodel import ReadModel
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class BatchingProjectionRunner(Generic[V]):
         view_class: type[V],
         env: Mapping[str, str] | None = None,
         page_size: int = PAGE_SIZE,
+        head: LogHead | None = None,
     ) -> None:
         # As the library does: the view is configured by the projection's name.
         view_env = Environment(projection_class.name, {**os.environ, **(env or {})})
@@ -72,6 +75,7 @@ class BatchingProjectionRunner(Generic[V]):
             raise TypeError(msg)
         self._recorder = recorder
         self._page_size = page_size
+        self._log_head = head
         self._stopping = Event()
         self._error: BaseException | None = None
         self._thread = Thread(
@@ -106,6 +110,9 @@ class BatchingProjectionRunner(Generic[V]):
             self._stopping.set()
 
     def _follow(self) -> None:
+        if self._log_head is not None:
+            self._follow_shared(self._log_head)
+            return
         recorder = self._recorder
         with recorder.datastore.get_connection() as listener:
             # Listen before the first read: a NOTIFY sent while a page is being
@@ -113,22 +120,34 @@ class BatchingProjectionRunner(Generic[V]):
             listener.execute(SQL("LISTEN {0}").format(Identifier(recorder.channel_name)))
             position = self.view.max_tracking_id(self.app_name) or 0
             while not self._stopping.is_set():
-                position, full = self._apply_page(position)
+                head = self._recorder.max_notification_id() or 0
+                position, full = self._apply_page(position, head)
                 if not full:
                     for _ in listener.notifies(timeout=IDLE_WAIT_SECONDS, stop_after=1):
                         pass
 
-    def _apply_page(self, position: int) -> tuple[int, bool]:
-        """Apply the next page after `position`; return the new position and if it was full.
+    def _follow_shared(self, log_head: LogHead) -> None:
+        position = self.view.max_tracking_id(self.app_name) or 0
+        while not self._stopping.is_set():
+            head = log_head.wait_beyond(position, IDLE_WAIT_SECONDS)
+            if head <= position:
+                continue
+            if log_head.may_hold(position, head, self.projection.topics):
+                position, _ = self._apply_page(position, head)
+            else:  # none of this projection's events arrived: nothing to select
+                position = head
 
-        The position returned may pass events of other topics: the log's head is read
+    def _apply_page(self, position: int, head: int) -> tuple[int, bool]:
+        """Apply the next page in (`position`, `head`]; return the new position and if
+        it was full.
+
+        The position returned may pass events of other topics: the log's head was read
         first, and every event up to it is committed (the library inserts under a
         table lock held to the commit), so a page that is not full has seen all this
         projection's events up to the head. Without that, a projection whose topics
         are quiet (the pipeline while mail pours in) would scan every newer event of
         the log again at each wake-up, a scan that grows with the log.
         """
-        head = self._recorder.max_notification_id() or 0
         if head <= position:
             return position, False
         page = self._recorder.select_notifications(

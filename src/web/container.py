@@ -35,6 +35,7 @@ from projections.audit import AuditView
 from projections.clients import ClientsView
 from projections.forecast import ForecastCache
 from projections.inbox import InboxView
+from projections.log_head import LogHead
 from projections.notifications import NotificationsView
 from projections.outbox import OutboxProjection, bind_outbox
 from projections.payments import PaymentsView
@@ -160,27 +161,37 @@ def build_view(env: dict[str, str], name: str) -> ReadModel:
     return cast(ReadModel, factory.tracking_recorder(view_class))
 
 
-def start_runner(
-    env: dict[str, str], name: str, view_class: type[ReadModel] | None = None
-) -> BatchingProjectionRunner[Any]:
-    """`view_class` overrides the registry's (the outbox's view bound to the job queue)."""
-    projection_class, registered_view = PROJECTIONS[name]
-    view_class = view_class or registered_view
-    # A runner reads one subscription and writes one transaction at a time: small pools.
-    # No ping before each use: a runner already survives a lost connection (it waits,
-    # then resumes from its tracked position), and each of the dozen runners wakes on
-    # every save of the log, so a ping would double their queries.
-    runner_env = {
+def runner_env(env: dict[str, str]) -> dict[str, str]:
+    """A runner reads one subscription and writes one transaction at a time: small pools.
+
+    No ping before each use: a runner already survives a lost connection (it waits,
+    then resumes from its tracked position), and the runners wake on every save of
+    the log, so a ping would double their queries.
+    """
+    return {
         **env,
         "POSTGRES_POOL_SIZE": "1",
         "POSTGRES_MAX_OVERFLOW": "3",
         "POSTGRES_PRE_PING": "n",
     }
+
+
+def start_runner(
+    env: dict[str, str],
+    name: str,
+    view_class: type[ReadModel] | None = None,
+    head: LogHead | None = None,
+) -> BatchingProjectionRunner[Any]:
+    """`view_class` overrides the registry's (the outbox's view bound to the job queue);
+    `head` is the process's shared follower of the log (else the runner follows it)."""
+    projection_class, registered_view = PROJECTIONS[name]
+    view_class = view_class or registered_view
     return BatchingProjectionRunner(
         application_class=EventLog,
         projection_class=projection_class,
         view_class=view_class,
-        env=runner_env,
+        env=runner_env(env),
+        head=head,
     )
 
 
@@ -248,9 +259,18 @@ def running_container(
             run = settings.run_projections if projections is None else projections
             runners: dict[str, BatchingProjectionRunner[Any]] = {}
             views: dict[str, ReadModel] = {}
+            # One follower of the log for all the runners: one wake-up and one head
+            # query per save, not one per runner (entered first, so it stops last).
+            head = (
+                stack.enter_context(LogHead(application_class=EventLog, env=runner_env(env)))
+                if run
+                else None
+            )
             for name in PROJECTIONS:
                 if run:
-                    runner = stack.enter_context(start_runner(env, name, bound_views.get(name)))
+                    runner = stack.enter_context(
+                        start_runner(env, name, bound_views.get(name), head)
+                    )
                     runners[name] = runner
                     views[name] = cast(ReadModel, runner.view)
                 else:

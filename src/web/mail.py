@@ -5,6 +5,7 @@ SMTP receiver, the IMAP poller, the send job and the outbox dispatch.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from eventsourcing.utils import Environment
 
 from adapters.mail.imap import ImapError, poll_mailbox
 from adapters.mail.ingest import MailIngestor
+from adapters.mail.parsing_pool import ParsingPool
 from adapters.mail.sending import send_outgoing
 from adapters.mail.smtp_server import running_smtp_receiver
 from adapters.mail.store import ContentStore
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SEND_ACTOR = "envoyer_email"
 KEY_REFRESH_SECONDS = 1.0
+# Processes parsing received mail: one per core, two at most (parsing is a part of
+# each message's CPU; the rest stays in the receiver's process).
+PARSING_PROCESSES = max(1, min(2, os.cpu_count() or 1))
 
 
 class ReadModelDirectory:
@@ -105,6 +110,7 @@ def build_ingestor(
     container: Container,
     inbox: InboxApplication | None = None,
     view: InboxView | None = None,
+    parsing: ParsingPool | None = None,
 ) -> MailIngestor:
     config = container.settings.mail
     return MailIngestor(
@@ -114,6 +120,7 @@ def build_ingestor(
         quarantine=quarantine_store(container),
         max_message_bytes=config.max_message_bytes,
         max_attachment_bytes=config.max_attachment_bytes,
+        parse=parsing.parse if parsing is not None else None,
     )
 
 
@@ -185,15 +192,22 @@ def running_mail_receiver(
     # Its look-ups (domains, clients) through a view of its own, without the ping too.
     factory = InfrastructureFactory[Any].construct(env=Environment("inbox", env))
     view = cast(InboxView, factory.tracking_recorder(InboxView))
+    # Messages are parsed in other processes: this one keeps the protocol and the
+    # saves, and the parsing of several sessions runs on other cores.
+    parsing = ParsingPool(
+        attachment_store(container), config.max_attachment_bytes, processes=PARSING_PROCESSES
+    )
     try:
+        parsing.warm_up()
         with running_smtp_receiver(
-            build_ingestor(container, inbox, view),
+            build_ingestor(container, inbox, view, parsing),
             host=host or config.listen_host,
             port=config.listen_port if port is None else port,
             max_message_bytes=config.max_message_bytes,
         ) as address:
             yield address
     finally:
+        parsing.close()
         inbox.close()
         view.datastore.close()
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
 from adapters.mail.parsing import UnreadableMessageError, parse_message
+from adapters.mail.parsing_pool import ParserUnavailableError
 from adapters.mail.store import ContentStore
 from crm_core.context import acting_as
 from crm_core.errors import DomainError
@@ -75,13 +77,19 @@ class MailIngestor:
         quarantine: ContentStore,
         max_message_bytes: int,
         max_attachment_bytes: int,
+        parse: Callable[[bytes], InboundEmail] | None = None,
     ) -> None:
+        """`parse` reads the bytes (default: `parse_message` in the caller's thread;
+        the SMTP receiver passes its `ParsingPool`)."""
         self.inbox = inbox
         self.directory = directory
         self.attachments = attachments
         self.quarantine_store = quarantine
         self.max_message_bytes = max_message_bytes
         self.max_attachment_bytes = max_attachment_bytes
+        self.parse = parse or partial(
+            parse_message, store=attachments, max_attachment_bytes=max_attachment_bytes
+        )
 
     def accepts(self, recipient: str) -> bool:
         """SMTP `RCPT TO`: only addresses of a domain some workspace owns."""
@@ -136,9 +144,9 @@ class MailIngestor:
                     workspace_id, raw, digest, f"Message trop volumineux ({size_mb:.1f} Mo)."
                 )
             try:
-                email = parse_message(
-                    raw, store=self.attachments, max_attachment_bytes=self.max_attachment_bytes
-                )
+                email = self.parse(raw)
+            except ParserUnavailableError:
+                raise  # passing: the sender tries again (451), nothing is quarantined
             except UnreadableMessageError as error:
                 return self._quarantine(
                     workspace_id,

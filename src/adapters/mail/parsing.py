@@ -23,7 +23,9 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import partial
 from html.parser import HTMLParser
+from typing import Any
 
 import nh3
 
@@ -50,6 +52,16 @@ class UnreadableMessageError(Exception):
         self.expediteur = expediteur
         self.sujet = sujet
         self.message_id = message_id
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Raised in a parsing process and pickled to the receiver: the hints too.
+        hints = partial(
+            UnreadableMessageError,
+            expediteur=self.expediteur,
+            sujet=self.sujet,
+            message_id=self.message_id,
+        )
+        return hints, (self.reason,)
 
 
 @dataclass
