@@ -239,7 +239,7 @@ class PortalPages(Controller):
         html = await reads.page(
             reads.pages,
             (session.client_id, jeton, envoye),
-            reads.queries.by_session,
+            reads.by_session,
             (session.client_id, session.workspace_id, session.hash_prefix),
             render,
         )
@@ -357,7 +357,7 @@ class PortalApi(Controller):
             await reads.page(
                 reads.api,
                 token_hash,
-                reads.queries.by_token_hash,
+                reads.by_token_hash,
                 (token_hash,),
                 _encoded_content,
             )
