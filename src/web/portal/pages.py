@@ -213,8 +213,9 @@ class PortalPages(Controller):
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any], envoye: bool = False) -> Response[Any]:
-        """The client's page: one query on the loop, the HTML reused while the page's
-        read models have not moved (web/portal/reads.py)."""
+        """The client's page: asked on the loop (one statement with the loads waiting
+        alongside), the HTML reused while the page's read models have not moved
+        (web/portal/reads.py)."""
         container = _container(request)
         session = request_session(container, request)
         if session is None:
