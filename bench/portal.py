@@ -12,7 +12,8 @@ with wrk (a C load generator, bench/_common.py `wrk_load`), in the same run:
 - `ping (reference)`: the trivial `/api/ping`;
 - `portail page HTML, 200 clients`: `GET /portail` with the session cookies of 200
   clients, round robin (bench/wrk/paths.lua): clients reloading their page, which
-  each process keeps rendered (web/portal/reads.py; still one query per load);
+  each process keeps rendered (web/portal/reads.py; every load still asks PostgreSQL,
+  the loads waiting together in one statement);
 - `portail page HTML, 10,000 clients`: the same with every client's cookie: no
   client comes back before its kept page is evicted, so every load builds and
   renders the page (the worst case);

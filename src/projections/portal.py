@@ -122,7 +122,6 @@ PAGE_READ_MODELS = ("accounts", "clients", "pipeline", "payments", "tickets")
 _BY_SESSION: LiteralString = (
     " WHERE a.client_id = %s AND a.workspace_id = %s AND left(a.token_hash, 16) = %s"
 )
-_BY_TOKEN_HASH: LiteralString = " WHERE a.token_hash = %s"  # noqa: S105  (a column)
 
 #: By the session cookie: the client, its workspace and the prefix of the current
 #: link's hash (a regenerated or revoked link no longer matches).
@@ -133,19 +132,23 @@ PAGE_BY_SESSION: LiteralString = (
 
 @dataclass(frozen=True)
 class PageQueries:
-    """The page's statements for a reader that keeps what it rendered.
+    """The page's statements for a reader that keeps what it rendered, each for a batch
+    of pages (the requests waiting at once: one round trip and one execution for all).
 
-    Each answers the positions of `PAGE_READ_MODELS` (as one text) and the document,
-    but the document only if the positions differ from the text passed first (or
-    NULL): a read model changes its rows and its position in one transaction, so the
-    same positions mean the same document, and the usual reload costs PostgreSQL
-    five primary-key reads instead of building the page. The link itself is checked
-    every time: a revoked link answers no row at once. Composed once, sent as bytes
-    (composing them again on every request showed in the profile).
+    Parameters are parallel arrays, one element per page: its index in the batch, the
+    positions the reader knows it at (or NULL), then its keys. Each answered row is
+    (index, positions of `PAGE_READ_MODELS` as one text, document), the document only
+    if the positions differ from the known ones: a read model changes its rows and its
+    position in one transaction, so the same positions mean the same document, and the
+    usual reload costs PostgreSQL the link's row instead of building the page. The link
+    itself is checked every time: a revoked link answers no row at once. Composed once,
+    sent as bytes (composing them again on every request showed in the profile).
     """
 
-    by_session: bytes
-    by_token_hash: bytes
+    #: Keys: client ids, workspace ids, prefixes of the link's hash (the session's).
+    by_sessions: bytes
+    #: Key: the token's hash (the JSON API's link).
+    by_token_hashes: bytes
 
 
 def page_queries(tracking_tables: Sequence[str]) -> PageQueries:
@@ -158,14 +161,30 @@ def page_queries(tracking_tables: Sequence[str]) -> PageQueries:
             for table in tracking_tables
         )
     )
+    # The positions once per statement (MATERIALIZED), whatever the number of pages.
     head = SQL(
-        "SELECT v.positions, CASE WHEN v.positions = %s THEN NULL ELSE "
+        "WITH v AS MATERIALIZED (SELECT {0} AS positions)"
+        " SELECT k.n, v.positions, CASE WHEN v.positions = k.known THEN NULL ELSE "
         + _DOCUMENT
-        + " END AS page FROM rm_portal_access a CROSS JOIN (SELECT {0} AS positions) v"
+        + " END AS page FROM v CROSS JOIN "
     ).format(positions)
+    # The link of each page by its unique key, through the index (LIMIT keeps the
+    # planner from hashing the whole table for a batch of a few pages).
+    link = "CROSS JOIN LATERAL (SELECT client_id, workspace_id FROM rm_portal_access"
+    by_sessions = SQL(
+        "unnest(%s::int[], %s::text[], %s::uuid[], %s::uuid[], %s::text[])"
+        " AS k(n, known, client_id, workspace_id, hash_prefix) " + link + " WHERE"
+        " client_id = k.client_id AND workspace_id = k.workspace_id"
+        " AND left(token_hash, 16) = k.hash_prefix LIMIT 1) a"
+    )
+    by_token_hashes = SQL(
+        "unnest(%s::int[], %s::text[], %s::text[]) AS k(n, known, token_hash) "
+        + link
+        + " WHERE token_hash = k.token_hash LIMIT 1) a"
+    )
     return PageQueries(
-        by_session=(head + SQL(_BY_SESSION)).as_bytes(None),
-        by_token_hash=(head + SQL(_BY_TOKEN_HASH)).as_bytes(None),
+        by_sessions=(head + by_sessions).as_bytes(None),
+        by_token_hashes=(head + by_token_hashes).as_bytes(None),
     )
 
 

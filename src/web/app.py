@@ -109,7 +109,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             if "container" not in holder:
                 holder["container"] = stack.enter_context(running_container(chosen))
             app.state.container = holder["container"]
-            # The portal's own pool: its page is read on the event loop, one query a load.
+            # The portal's own pool: its page is read on the event loop, every load asked
+            # (the loads waiting together in one statement).
             portal_reads = PortalReads.for_container(holder["container"], max_connections=12)
             app.state.portal_reads = portal_reads
             # What startup built (modules, templates, pools, the container) lives as

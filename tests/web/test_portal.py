@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from uuid import UUID
@@ -11,9 +12,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from crm_core.context import acting_as, user_actor
+from crm_core.portal.domainmodel import hash_token
 from tests.support.fake_stripe import FakeStripe, event_payload, sign
 from tests.web.conftest import BASE_URL, Tenant
-from web.portal.reads import Rendered, RenderedPages
+from web.portal.reads import PortalReads, Rendered, RenderedPages
 
 ClientAs = Callable[[str | None], TestClient[Litestar]]
 
@@ -418,3 +420,49 @@ def test_kept_pages_are_bounded_and_least_recently_used_go_first() -> None:
     assert len(pages) == 2 and pages.get("b") is None
     pages.drop("a")
     assert pages.get("a") is None and pages.get("c") == Rendered("1,1", "{}", b"C")
+
+
+def test_loads_read_in_one_batch_each_get_their_own_page_and_a_revoked_link_none(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    first = _client_with_history(tenant)
+    with acting_as(user_actor(tenant.users["admin"])):
+        receipt = tenant.container.sales.register_client(
+            tenant.workspace_id, nom="Fleuriste Durand", email="fleurs@durand.fr"
+        )
+    tenant.container.wait(receipt.position, "clients")
+    second = receipt.id
+    first_token, old_token = _link(client_as, first), _link(client_as, second)
+    new_token = _link(client_as, second)  # regenerated: the old one is revoked
+    ws = tenant.workspace_id
+
+    async def read_together() -> list[tuple[str, str | None] | None]:
+        reads = PortalReads.for_container(tenant.container, max_connections=2)
+        try:
+            fetch = reads.by_session.fetch
+            answers = await asyncio.gather(
+                fetch(None, first, ws, hash_token(first_token)[:16]),
+                fetch(None, second, ws, hash_token(old_token)[:16]),
+                fetch(None, second, ws, hash_token(new_token)[:16]),
+                fetch(None, first, ws, hash_token(new_token)[:16]),  # another client's link
+            )
+            known = answers[0][0] if answers[0] else None
+            again = await asyncio.gather(
+                fetch(known, first, ws, hash_token(first_token)[:16]),
+                reads.by_token_hash.fetch(None, hash_token(new_token)),
+                reads.by_token_hash.fetch(None, hash_token(old_token)),
+            )
+            return [*answers, *again]
+        finally:
+            await reads.close()
+
+    first_page, revoked, second_page, mixed, unchanged, by_token, revoked_token = asyncio.run(
+        read_together()
+    )
+    assert first_page is not None and first_page[1] is not None
+    assert "Boulangerie Martin" in first_page[1] and "Fleuriste" not in first_page[1]
+    assert second_page is not None and second_page[1] is not None
+    assert "Fleuriste Durand" in second_page[1] and "Boulangerie" not in second_page[1]
+    assert revoked is None and mixed is None and revoked_token is None
+    assert unchanged == (first_page[0], None)  # same positions: no document built again
+    assert by_token is not None and by_token[1] == second_page[1]

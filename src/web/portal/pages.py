@@ -213,8 +213,9 @@ class PortalPages(Controller):
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any], envoye: bool = False) -> Response[Any]:
-        """The client's page: one query on the loop, the HTML reused while the page's
-        read models have not moved (web/portal/reads.py)."""
+        """The client's page: asked on the loop (one statement with the loads waiting
+        alongside), the HTML reused while the page's read models have not moved
+        (web/portal/reads.py)."""
         container = _container(request)
         session = request_session(container, request)
         if session is None:
@@ -239,7 +240,7 @@ class PortalPages(Controller):
         html = await reads.page(
             reads.pages,
             (session.client_id, jeton, envoye),
-            reads.queries.by_session,
+            reads.by_session,
             (session.client_id, session.workspace_id, session.hash_prefix),
             render,
         )
@@ -357,7 +358,7 @@ class PortalApi(Controller):
             await reads.page(
                 reads.api,
                 token_hash,
-                reads.queries.by_token_hash,
+                reads.by_token_hash,
                 (token_hash,),
                 _encoded_content,
             )
