@@ -35,6 +35,7 @@ from web.settings import Settings
 from web.settings import settings as current_settings
 from web.staff.audit import AuditController
 from web.staff.auth import AuthController
+from web.staff.board_reads import BoardReads
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
 from web.staff.emails import EmailsController
@@ -112,6 +113,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             # The portal's own pool: its page is read on the event loop, one query a load.
             portal_reads = PortalReads.for_container(holder["container"], max_connections=12)
             app.state.portal_reads = portal_reads
+            # The board's too: one statement a load, its columns kept rendered.
+            board_reads = BoardReads.for_container(holder["container"], max_connections=12)
+            app.state.board_reads = board_reads
             # What startup built (modules, templates, pools, the container) lives as
             # long as the process: frozen, it is left out of the collector's full
             # passes, which otherwise stall a request now and then for tens of ms.
@@ -122,6 +126,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             finally:
                 await pool.close()
                 await portal_reads.close()
+                await board_reads.close()
 
     return Litestar(
         route_handlers=[
