@@ -32,16 +32,17 @@ BOARD_CARDS = 20
 #: Rendered boards kept per process: one per recent (workspace, may move cards).
 CACHED_BOARDS = 256
 
-#: Renders a column's cards (its rows, their payments, whether they may be moved).
-RenderCards = Callable[[StageColumn, dict[UUID, PaymentBadge], bool], str]
+#: Renders the columns (totals and cards), given the cards' payments and whether
+#: the viewer may move cards.
+RenderColumns = Callable[[list[StageColumn], dict[UUID, PaymentBadge], bool], str]
 
 
 class BoardView(NamedTuple):
-    """What the board page shows: its columns (totals, cards, their HTML) and the
-    workspace and unread count of the page around it."""
+    """What the board page shows: its columns as HTML (and whether they are all empty),
+    and the workspace and unread count of the page around it."""
 
-    columns: list[StageColumn]
-    cards_html: dict[str, Markup]
+    columns_html: Markup
+    empty: bool
     workspace: WorkspaceRow | None
     unread: int
 
@@ -49,12 +50,12 @@ class BoardView(NamedTuple):
 class _Kept(NamedTuple):
     positions: str
     document: str
-    columns: list[StageColumn]
-    cards_html: dict[str, Markup]
+    columns_html: Markup
+    empty: bool
 
 
 class BoardReads:
-    """One per app: the board's async pool, its statement and its rendered columns."""
+    """One per app: the board's statement, the pool it runs on and its rendered columns."""
 
     def __init__(self, pool: LazyPool, query: Composed) -> None:
         self.pool = pool
@@ -63,15 +64,12 @@ class BoardReads:
         self._kept: OrderedDict[tuple[UUID, bool], _Kept] = OrderedDict()
 
     @classmethod
-    def for_container(cls, container: Container, *, max_connections: int) -> BoardReads:
+    def for_container(cls, container: Container, pool: LazyPool) -> BoardReads:
         tables = [container.views[name].tracking_table_name for name in BOARD_READ_MODELS]
-        return cls(
-            LazyPool(lambda: container.conninfo, max_size=max_connections),
-            board_query(tables, per_stage=BOARD_CARDS),
-        )
+        return cls(pool, board_query(tables, per_stage=BOARD_CARDS))
 
     async def read(
-        self, workspace_id: UUID, seen: datetime | None, *, can_move: bool, render: RenderCards
+        self, workspace_id: UUID, seen: datetime | None, *, can_move: bool, render: RenderColumns
     ) -> BoardView:
         """The board of the workspace, its columns rendered again only if they changed."""
         key = (workspace_id, can_move)
@@ -90,10 +88,10 @@ class BoardReads:
         self._kept.move_to_end(key)
         if len(self._kept) > CACHED_BOARDS:
             self._kept.popitem(last=False)
-        return BoardView(kept.columns, kept.cards_html, decode_workspace(workspace), int(unread))
+        return BoardView(kept.columns_html, kept.empty, decode_workspace(workspace), int(unread))
 
     def read_now(
-        self, container: Container, workspace_id: UUID, *, can_move: bool, render: RenderCards
+        self, container: Container, workspace_id: UUID, *, can_move: bool, render: RenderColumns
     ) -> BoardView:
         """The board read and rendered afresh, synchronously: for a handler in a thread
         (the board sent back after a move), which must not touch the loop's cache."""
@@ -103,7 +101,7 @@ class BoardReads:
         assert row is not None  # noqa: S101  (the statement always answers one row)
         kept = _render(row["positions"], row["board"], can_move, render)
         return BoardView(
-            kept.columns, kept.cards_html, decode_workspace(row["workspace"]), int(row["unread"])
+            kept.columns_html, kept.empty, decode_workspace(row["workspace"]), int(row["unread"])
         )
 
     async def _fetch(self, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -121,24 +119,8 @@ class BoardReads:
         assert row is not None  # noqa: S101  (the statement always answers one row)
         return row
 
-    async def close(self) -> None:
-        await self.pool.close()
 
-
-def _render(positions: str, document: str, can_move: bool, render: RenderCards) -> _Kept:
+def _render(positions: str, document: str, can_move: bool, render: RenderColumns) -> _Kept:
     board = decode_board(document)
-    cards_html = {
-        column.etape: Markup(  # noqa: S704  (rendered by the autoescaping Jinja environment)
-            render(
-                column,
-                {
-                    card.id: board.payments[card.id]
-                    for card in column.cards
-                    if card.id in board.payments
-                },
-                can_move,
-            )
-        )
-        for column in board.columns
-    }
-    return _Kept(positions, document, board.columns, cards_html)
+    html = Markup(render(board.columns, board.payments, can_move))  # noqa: S704  (rendered by the autoescaping Jinja environment)
+    return _Kept(positions, document, html, all(column.count == 0 for column in board.columns))

@@ -16,7 +16,7 @@ from projections.timeline import STAGE_LABELS
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
-from web.staff.board_reads import BoardReads, BoardView, RenderCards
+from web.staff.board_reads import BoardReads, BoardView, RenderColumns
 from web.staff.forms import (
     Form,
     FormData,
@@ -50,18 +50,20 @@ def opportunity_or_404(container: Container, staff: Staff, opportunity_id: UUID)
     return found
 
 
-CARDS_TEMPLATE = "staff/partials/board_cards.html"
+COLUMNS_TEMPLATE = "staff/partials/board_columns.html"
 
 
-def _card_renderer(request: Request[Any, Any, Any]) -> RenderCards:
-    """Renders a column's cards: nothing of the request (CSRF token, user) is in them,
-    so the board keeps them for as long as their rows do not change."""
+def _columns_renderer(request: Request[Any, Any, Any]) -> RenderColumns:
+    """Renders the board's columns: nothing of the request (CSRF token, user) is in
+    them, so the board keeps them for as long as their rows do not change."""
     engine = request.app.template_engine
     assert engine is not None  # noqa: S101  (the app is built with its template config)
-    template = engine.get_template(CARDS_TEMPLATE)
+    template = engine.get_template(COLUMNS_TEMPLATE)
 
-    def render(column: StageColumn, payments: dict[UUID, PaymentBadge], can_move: bool) -> str:
-        html: str = template.render(col=column, payments=payments, can_move=can_move)
+    def render(
+        columns: list[StageColumn], payments: dict[UUID, PaymentBadge], can_move: bool
+    ) -> str:
+        html: str = template.render(columns=columns, payments=payments, can_move=can_move)
         return html
 
     return render
@@ -73,7 +75,7 @@ def _board_reads(request: Request[Any, Any, Any]) -> BoardReads:
 
 
 def _board_context(board: BoardView) -> dict[str, Any]:
-    return {"columns": board.columns, "stages": STAGES, "cards_html": board.cards_html}
+    return {"columns_html": board.columns_html, "empty": board.empty, "stages": STAGES}
 
 
 def _opportunity_values(o: OpportunityRow) -> dict[str, str]:
@@ -112,7 +114,7 @@ class PipelineController(Controller):
             staff.workspace_id,
             notifications_seen(request),
             can_move=staff.can(Permission.WRITE_PIPELINE),
-            render=_card_renderer(request),
+            render=_columns_renderer(request),
         )
         if is_fragment(request):
             return fragment(request, "staff/partials/board.html", **_board_context(board))
@@ -351,7 +353,7 @@ class PipelineController(Controller):
                         container,
                         staff.workspace_id,
                         can_move=staff.can(Permission.WRITE_PIPELINE),
-                        render=_card_renderer(request),
+                        render=_columns_renderer(request),
                     )
                 ),
             )
