@@ -78,7 +78,7 @@ def staff_from_connection(connection: ASGIConnection[Any, Any, Any, Any]) -> Sta
     """The staff member of the session, or None (no session, unknown or disabled user).
 
     Synchronous: for code already off the event loop (pages run in threads). On
-    the loop, guards use `resolve_staff`, which reads the account in a thread.
+    the loop, guards use `resolve_staff`, which reads the account on the loop itself.
     """
     cached = connection.scope.get("state", {}).get("crm_staff")
     if cached is not None:
