@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, LiteralString
 from uuid import UUID
 
 import msgspec
@@ -35,6 +35,12 @@ class UserRow(msgspec.Struct, frozen=True):
     disabled: bool
     created_at: datetime
 
+
+#: A user by id (one parameter), in `UserRow`'s field order: also read on the web's
+#: event loop for every staff request (web/auth/identity.py).
+USER_BY_ID: LiteralString = (
+    "SELECT id, workspace_id, email, nom, role, disabled, created_at FROM rm_users WHERE id = %s"
+)
 
 _WORKSPACE_FIELDS = (
     "nom",
@@ -108,11 +114,7 @@ class AccountsView(ReadModel):
         return msgspec.convert(row, WorkspaceRow) if row else None
 
     def user(self, user_id: UUID) -> UserRow | None:
-        row = self.fetch_one(
-            "SELECT id, workspace_id, email, nom, role, disabled, created_at FROM rm_users"
-            " WHERE id = %s",
-            (user_id,),
-        )
+        row = self.fetch_one(USER_BY_ID, (user_id,))
         return msgspec.convert(row, UserRow) if row else None
 
     def first_workspace_id(self) -> UUID | None:

@@ -22,7 +22,7 @@ from litestar.types import ControllerRouterHandler
 
 from web.api import api_handlers
 from web.api.dashboard import DashboardApiController
-from web.auth.identity import provide_staff
+from web.auth.identity import StaffAccounts, provide_staff
 from web.auth.store import LazyPool, PostgresStore
 from web.container import Container, running_container
 from web.health import HealthController
@@ -35,6 +35,7 @@ from web.settings import Settings
 from web.settings import settings as current_settings
 from web.staff.audit import AuditController
 from web.staff.auth import AuthController
+from web.staff.board_reads import BoardReads
 from web.staff.clients import ClientsController
 from web.staff.dashboard import DashboardController
 from web.staff.emails import EmailsController
@@ -113,6 +114,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             # (the loads waiting together in one statement).
             portal_reads = PortalReads.for_container(holder["container"], max_connections=12)
             app.state.portal_reads = portal_reads
+            # The staff pages' reads on the event loop (no worker thread): the account
+            # behind each request, and the board (one statement a load, its columns
+            # kept rendered). A request holds one of these connections at a time.
+            staff_pool = LazyPool(lambda: holder["container"].conninfo, max_size=12)
+            app.state.staff_accounts = StaffAccounts(staff_pool)
+            app.state.board_reads = BoardReads.for_container(holder["container"], staff_pool)
             # What startup built (modules, templates, pools, the container) lives as
             # long as the process: frozen, it is left out of the collector's full
             # passes, which otherwise stall a request now and then for tens of ms.
@@ -123,6 +130,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             finally:
                 await pool.close()
                 await portal_reads.close()
+                await staff_pool.close()
 
     return Litestar(
         route_handlers=[

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.response import Redirect, Template
 
 from crm_core.errors import DomainError
+from projections.accounts import WorkspaceRow
 from web.auth.identity import Staff, staff_from_connection
 from web.container import Container
 
@@ -48,12 +49,18 @@ def _pop_flashes(request: Request[Any, Any, Any]) -> list[Flash]:
     return flashes
 
 
-def unread_notifications(request: Request[Any, Any, Any], staff: Staff) -> int:
-    """Notifications of the workspace that arrived since this session last opened the list."""
+def notifications_seen(request: Request[Any, Any, Any]) -> datetime | None:
+    """When this session last opened the notifications list (None: never)."""
     session = request.scope.get("session")
     raw = session.get(SEEN_NOTIFICATIONS) if isinstance(session, dict) else None
-    seen = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    return container_of(request).notifications.count_since(staff.workspace_id, seen)
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+
+def unread_notifications(request: Request[Any, Any, Any], staff: Staff) -> int:
+    """Notifications of the workspace that arrived since this session last opened the list."""
+    return container_of(request).notifications.count_since(
+        staff.workspace_id, notifications_seen(request)
+    )
 
 
 def page(
@@ -61,15 +68,38 @@ def page(
 ) -> Template:
     """Render a template with what every staff page needs (user, workspace, flashes)."""
     staff = staff_from_connection(request)
-    workspace = container_of(request).accounts_view.workspace(staff.workspace_id) if staff else None
+    return page_with(
+        request,
+        template,
+        workspace=container_of(request).accounts_view.workspace(staff.workspace_id)
+        if staff
+        else None,
+        notifications_unread=unread_notifications(request, staff) if staff else 0,
+        status_code=status_code,
+        **context,
+    )
+
+
+def page_with(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    workspace: WorkspaceRow | None,
+    notifications_unread: int,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    """`page` for a handler that read the workspace and the unread count itself (on
+    the event loop, in its own statement): nothing here touches the database but the
+    staff member, which the guard has already read."""
     return Template(
         template_name=template,
         context={
             "request": request,
-            "staff": staff,
+            "staff": staff_from_connection(request),
             "workspace": workspace,
             "flashes": _pop_flashes(request),
-            "notifications_unread": unread_notifications(request, staff) if staff else 0,
+            "notifications_unread": notifications_unread,
             **context,
         },
         status_code=status_code,
@@ -126,6 +156,7 @@ __all__ = [
     "fragment",
     "is_htmx",
     "page",
+    "page_with",
     "refused",
     "toast_header",
 ]

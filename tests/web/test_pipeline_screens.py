@@ -10,8 +10,16 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from crm_core.context import acting_as, user_actor
 from tests.web.conftest import Tenant
-from tests.web.screens import HTMX, field_error, is_fragment, make_client, make_opportunity
+from tests.web.screens import (
+    HTMX,
+    field_error,
+    is_fragment,
+    make_client,
+    make_opportunity,
+    settle,
+)
 
 ClientAs = Callable[..., TestClient[Litestar]]
 BOARD = {**HTMX, "HX-Target": "board"}
@@ -88,6 +96,54 @@ def test_moving_a_card_from_the_board_returns_the_board_with_new_totals(
         == "« Audit SEO » : Négociation."
     )
     assert tenant.container.pipeline.get(tenant.workspace_id, opportunity_id).etape == "negociation"
+
+
+def column(page: str, etape: str) -> str:
+    return page.split(f'id="col-{etape}"')[1].split("</section>", maxsplit=1)[0]
+
+
+def test_a_board_already_shown_shows_every_change_on_the_next_load(
+    tenant: Tenant, client_as: ClientAs
+) -> None:
+    browser = client_as("commercial")
+    assert "Aucune opportunité." in browser.get("/opportunites").text
+    client_id = make_client(tenant, "Menuiserie Dubois")
+    opportunity_id = make_opportunity(tenant, client_id, "Escalier", montant_estime=Decimal("4200"))
+    board = browser.get("/opportunites").text
+    assert "Aucune opportunité." not in board
+    assert "Escalier" in column(board, "prospect")
+    # Moved by this user (the form without JavaScript): in its new column at once.
+    moved = browser.post(
+        f"/opportunites/{opportunity_id}/etape",
+        data={"etapePipeline": "proposition", "suivant": "/opportunites"},
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303
+    board = browser.get("/opportunites").text
+    assert "Escalier" not in column(board, "prospect")
+    assert "0 opportunités" in column(board, "prospect")
+    assert "Escalier" in column(board, "proposition")
+    assert "1 opportunité" in column(board, "proposition")
+    assert "4\u202f200,00\u00a0€" in column(board, "proposition")
+    # Moved by someone else (another worker keeps its own board), then its client
+    # renamed (another read model): each shows on the next load.
+    with acting_as(user_actor(tenant.users["admin"])):
+        tenant.container.sales.move_opportunity(tenant.workspace_id, opportunity_id, "negociation")
+    settle(tenant)
+    board = browser.get("/opportunites").text
+    assert "Escalier" not in column(board, "proposition")
+    assert "Escalier" in column(board, "negociation")
+    with acting_as(user_actor(tenant.users["admin"])):
+        tenant.container.sales.update_client(
+            tenant.workspace_id, client_id, nom="Menuiserie Dubois & Fils", type_client="entreprise"
+        )
+    settle(tenant)
+    assert "Menuiserie Dubois &amp; Fils" in column(
+        browser.get("/opportunites").text, "negociation"
+    )
+    viewer = client_as("developpeur_nocode").get("/opportunites").text
+    assert "Escalier" in column(viewer, "negociation")
+    assert 'class="card-move-open' not in viewer
 
 
 def test_winning_without_an_amount_is_refused_in_french_and_changes_nothing(

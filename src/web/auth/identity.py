@@ -8,16 +8,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
-from anyio import to_thread
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from psycopg import OperationalError
 
 from crm_core.context import ActionContext, acting_as, user_actor
 from crm_core.values import Role
-from projections.accounts import UserRow
+from projections.accounts import USER_BY_ID, UserRow
 from web.auth.permissions import ROLE_LABELS, Permission, can_write_client, has
+from web.auth.store import LazyPool
 from web.container import Container
 
 SESSION_USER_KEY = "uid"
@@ -77,7 +78,7 @@ def staff_from_connection(connection: ASGIConnection[Any, Any, Any, Any]) -> Sta
     """The staff member of the session, or None (no session, unknown or disabled user).
 
     Synchronous: for code already off the event loop (pages run in threads). On
-    the loop, guards use `resolve_staff`, which reads the account in a thread.
+    the loop, guards use `resolve_staff`, which reads the account on the loop itself.
     """
     cached = connection.scope.get("state", {}).get("crm_staff")
     if cached is not None:
@@ -89,6 +90,35 @@ def staff_from_connection(connection: ASGIConnection[Any, Any, Any, Any]) -> Sta
     return _remember(connection, container.accounts_view.user(user_id))
 
 
+class StaffAccounts:
+    """The account behind a staff session, read on the event loop.
+
+    Every staff request reads it (a disabled account stops at once): one prepared
+    query on an async pool costs less than a trip through a worker thread to the
+    read model's synchronous pool.
+    """
+
+    def __init__(self, pool: LazyPool) -> None:
+        self.pool = pool
+
+    async def user(self, user_id: UUID) -> UserRow | None:
+        try:
+            return await self._user(user_id)
+        except OperationalError:
+            # A pooled connection broken by a server restart is dropped by the pool
+            # when it fails; one more try gets a fresh one.
+            return await self._user(user_id)
+
+    async def _user(self, user_id: UUID) -> UserRow | None:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(_USER_BY_ID, (user_id,), prepare=True)
+            row = await cursor.fetchone()
+        return UserRow(*row) if row else None
+
+
+_USER_BY_ID = USER_BY_ID.encode()
+
+
 async def resolve_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> Staff | None:
     """`staff_from_connection` without blocking the event loop on the database."""
     cached = connection.scope.get("state", {}).get("crm_staff")
@@ -97,9 +127,8 @@ async def resolve_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> Staff
     user_id = _session_user_id(connection)
     if user_id is None:
         return None
-    container: Container = connection.app.state.container
-    row = await to_thread.run_sync(container.accounts_view.user, user_id)
-    return _remember(connection, row)
+    accounts: StaffAccounts = connection.app.state.staff_accounts
+    return _remember(connection, await accounts.user(user_id))
 
 
 async def staff_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

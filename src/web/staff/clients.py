@@ -156,10 +156,13 @@ class ClientsController(Controller):
             limit=20,
             cursor=query(request, "curseur") or None,
         )
+        # Every user once: their names label the rows (a disabled owner too), the
+        # enabled ones fill the owner filter.
+        users = container.accounts_view.users(staff.workspace_id)
         context: dict[str, Any] = {
             "results": results,
             "paging": Pager(request, results, "/clients"),
-            "names": user_names(container, staff.workspace_id),
+            "names": {user.id: user.nom for user in users},
             "filtered": any(query(request, key) for key in ("q", "tag", "responsable")),
             "archived": archived,
         }
@@ -169,7 +172,7 @@ class ClientsController(Controller):
             request,
             "staff/clients/list.html",
             tags=container.clients.tags(staff.workspace_id),
-            users=container.accounts_view.users(staff.workspace_id, include_disabled=False),
+            users=[user for user in users if not user.disabled],
             q=query(request, "q"),
             tag=query(request, "tag"),
             owner=query(request, "responsable"),

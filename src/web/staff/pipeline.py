@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from functools import partial
 from typing import Any, cast
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
-from markupsafe import Markup
 
 from crm_core.errors import DomainError, InvalidInputError, NotFoundError
 from crm_core.values import OPEN_STAGES, Stage
-from projections.pipeline import OpportunityRow, SortKey
+from projections.payments import PaymentBadge
+from projections.pipeline import OpportunityRow, SortKey, StageColumn
 from projections.timeline import STAGE_LABELS
 from web.auth.identity import Staff, requires, staff_guard
 from web.auth.permissions import Permission
 from web.container import Container
+from web.staff.board_reads import BoardReads, BoardView, RenderColumns
 from web.staff.forms import (
     Form,
     FormData,
@@ -32,7 +29,7 @@ from web.staff.forms import (
     url_with,
 )
 from web.staff.payments import payment_badges
-from web.ui import container_of, done, fragment, page, refused
+from web.ui import container_of, done, fragment, notifications_seen, page, page_with, refused
 
 SORTS: dict[str, str] = {
     "titre": "Titre",
@@ -44,9 +41,6 @@ SORTS: dict[str, str] = {
 }
 STAGES = [(stage.value, STAGE_LABELS[stage.value]) for stage in Stage]
 OPEN_STAGE_CHOICES = [(stage.value, STAGE_LABELS[stage.value]) for stage in OPEN_STAGES]
-# Cards per column on the board; the column's link opens the rest in the table. More
-# cards made the page slow to serve and to use (50 per stage: 300 cards).
-BOARD_CARDS = 20
 
 
 def opportunity_or_404(container: Container, staff: Staff, opportunity_id: UUID) -> OpportunityRow:
@@ -56,57 +50,32 @@ def opportunity_or_404(container: Container, staff: Staff, opportunity_id: UUID)
     return found
 
 
-class RenderedColumns:
-    """The HTML of board columns' cards, kept by what it was rendered from.
-
-    A column's cards are a pure function of its rows (frozen, hashable: any change
-    of a card, of its client's name or of its place gives another key), of their
-    payment badges and of whether the viewer may move cards. Rendering 120 cards
-    was most of the board's cost; the board mostly stays the same between two
-    views, so each worker keeps the last few hundred columns (least recently
-    used go first). Nothing of the request (CSRF token, user) is in them.
-    """
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, render: Callable[[], str]) -> Markup:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
-        html = Markup(render())  # noqa: S704  (rendered by the autoescaping Jinja environment)
-        with self._lock:
-            self._items[key] = html
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return html
+COLUMNS_TEMPLATE = "staff/partials/board_columns.html"
 
 
-RENDERED_COLUMNS = RenderedColumns()
-CARDS_TEMPLATE = "staff/partials/board_cards.html"
-
-
-def _board_context(request: Request[Any, Any, Any], staff: Staff) -> dict[str, Any]:
-    container = container_of(request)
-    columns = container.pipeline.board(staff.workspace_id, per_stage=BOARD_CARDS)
-    cards = [card for column in columns for card in column.cards]
-    payments = payment_badges(container, staff.workspace_id, cards)
-    can_move = staff.can(Permission.WRITE_PIPELINE)
+def _columns_renderer(request: Request[Any, Any, Any]) -> RenderColumns:
+    """Renders the board's columns: nothing of the request (CSRF token, user) is in
+    them, so the board keeps them for as long as their rows do not change."""
     engine = request.app.template_engine
     assert engine is not None  # noqa: S101  (the app is built with its template config)
-    template = engine.get_template(CARDS_TEMPLATE)
-    cards_html: dict[str, Markup] = {}
-    for column in columns:
-        badges = {card.id: payments[card.id] for card in column.cards if card.id in payments}
-        key = (can_move, tuple(column.cards), tuple(sorted(badges.items())))
-        cards_html[column.etape] = RENDERED_COLUMNS.get(
-            key, partial(template.render, col=column, payments=badges, can_move=can_move)
-        )
-    return {"columns": columns, "stages": STAGES, "cards_html": cards_html}
+    template = engine.get_template(COLUMNS_TEMPLATE)
+
+    def render(
+        columns: list[StageColumn], payments: dict[UUID, PaymentBadge], can_move: bool
+    ) -> str:
+        html: str = template.render(columns=columns, payments=payments, can_move=can_move)
+        return html
+
+    return render
+
+
+def _board_reads(request: Request[Any, Any, Any]) -> BoardReads:
+    reads: BoardReads = request.app.state.board_reads
+    return reads
+
+
+def _board_context(board: BoardView) -> dict[str, Any]:
+    return {"columns_html": board.columns_html, "empty": board.empty, "stages": STAGES}
 
 
 def _opportunity_values(o: OpportunityRow) -> dict[str, str]:
@@ -139,12 +108,23 @@ class PipelineController(Controller):
     include_in_schema = False
 
     # --- the board ----------------------------------------------------------------
-    @get("/", sync_to_thread=True)
-    def board(self, request: Request[Any, Any, Any], staff: Staff) -> Template:
-        context = _board_context(request, staff)
+    @get("/")
+    async def board(self, request: Request[Any, Any, Any], staff: Staff) -> Template:
+        board = await _board_reads(request).read(
+            staff.workspace_id,
+            notifications_seen(request),
+            can_move=staff.can(Permission.WRITE_PIPELINE),
+            render=_columns_renderer(request),
+        )
         if is_fragment(request):
-            return fragment(request, "staff/partials/board.html", **context)
-        return page(request, "staff/pipeline/board.html", **context)
+            return fragment(request, "staff/partials/board.html", **_board_context(board))
+        return page_with(
+            request,
+            "staff/pipeline/board.html",
+            workspace=board.workspace,
+            notifications_unread=board.unread,
+            **_board_context(board),
+        )
 
     # --- the table ----------------------------------------------------------------
     @get("/tableau", sync_to_thread=True)
@@ -368,7 +348,14 @@ class PipelineController(Controller):
                 request,
                 "staff/partials/board.html",
                 toast=message,
-                **_board_context(request, staff),
+                **_board_context(
+                    _board_reads(request).read_now(
+                        container,
+                        staff.workspace_id,
+                        can_move=staff.can(Permission.WRITE_PIPELINE),
+                        render=_columns_renderer(request),
+                    )
+                ),
             )
         return done(request, message, back)
 
