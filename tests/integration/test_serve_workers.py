@@ -88,10 +88,14 @@ def test_two_workers_serve_and_read_their_writes(
         "PYTHONPATH": str(ROOT / "src"),
     }
     env.pop("CRM_RUN_PROJECTIONS", None)
+    # Its output goes to a file, not a pipe read at the end: a full pipe (warnings at
+    # each worker's start fill one) would block the server's writes, and the server.
+    log_path = tmp_path / "serve.log"
+    log_file = log_path.open("w", encoding="utf-8")
     server = subprocess.Popen(
         [sys.executable, "-m", "web.cli", "serve", "--workers", "2", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -121,8 +125,10 @@ def test_two_workers_serve_and_read_their_writes(
     finally:
         server.send_signal(signal.SIGINT)
         try:
-            output, _ = server.communicate(timeout=60)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-            output, _ = server.communicate()
+            server.wait()
+        log_file.close()
+    output = log_path.read_text(encoding="utf-8")
     assert "2 processus web." in output
