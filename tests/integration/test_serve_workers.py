@@ -131,4 +131,5 @@ def test_two_workers_serve_and_read_their_writes(
             server.wait()
         log_file.close()
     output = log_path.read_text(encoding="utf-8")
+    print(output[-20_000:])  # shown when the test fails: the server's own account
     assert "2 processus web." in output
