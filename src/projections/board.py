@@ -13,19 +13,19 @@ usual reload costs PostgreSQL a few index reads instead of 120 cards.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import LiteralString
 from uuid import UUID
 
 import msgspec
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composed, Literal
 
-from crm_core.application import LOG_NAME
 from crm_core.values import Stage
 from projections.accounts import WorkspaceRow
 from projections.payments import STATUS_LABELS, PaymentBadge
 from projections.pipeline import OpportunityRow, StageColumn
+from projections.readmodel import positions_text
 
 #: The read models whose rows the cards (and the column totals) show.
 BOARD_READ_MODELS = ("pipeline", "clients", "payments")
@@ -42,22 +42,9 @@ class _Payment(msgspec.Struct, frozen=True):
     paid_at: datetime | None
 
 
-class _Card(msgspec.Struct, frozen=True):
-    id: UUID
-    workspace_id: UUID
-    client_id: UUID
-    client_nom: str
-    titre: str
-    montant_estime: Decimal | None
-    devise: str
-    etape: str
-    date_cloture_prevue: date | None
-    probabilite: int | None
-    owner_id: UUID | None
-    raison_perte: str
-    created_at: datetime
-    updated_at: datetime
-    won_at: datetime | None
+class _Card(OpportunityRow, frozen=True):
+    """A card as the statement sends it: the opportunity's row and its latest payment."""
+
     paiement: _Payment | None  # the latest payment request, if any
 
 
@@ -87,25 +74,7 @@ def decode_board(document: str) -> Board:
     cards: dict[str, list[OpportunityRow]] = {stage.value: [] for stage in Stage}
     payments: dict[UUID, PaymentBadge] = {}
     for card in decoded.cards:
-        cards[card.etape].append(
-            OpportunityRow(
-                id=card.id,
-                workspace_id=card.workspace_id,
-                client_id=card.client_id,
-                client_nom=card.client_nom,
-                titre=card.titre,
-                montant_estime=card.montant_estime,
-                devise=card.devise,
-                etape=card.etape,
-                date_cloture_prevue=card.date_cloture_prevue,
-                probabilite=card.probabilite,
-                owner_id=card.owner_id,
-                raison_perte=card.raison_perte,
-                created_at=card.created_at,
-                updated_at=card.updated_at,
-                won_at=card.won_at,
-            )
-        )
+        cards[card.etape].append(card)  # an OpportunityRow (its payment goes apart)
         if (p := card.paiement) is not None:
             payments[card.id] = PaymentBadge(
                 opportunity_id=card.id,
@@ -189,14 +158,7 @@ def board_query(tracking_tables: Sequence[str], *, per_stage: int) -> Composed:
     (JSON, NULL when the positions equal `known`). Composed once: composing it again
     on every request showed in the portal's profile.
     """
-    positions = SQL("concat_ws(',', {0})").format(
-        SQL(", ").join(
-            SQL(
-                "(SELECT COALESCE(max(notification_id), 0) FROM {0} WHERE application_name = {1})"
-            ).format(Identifier(table), Literal(LOG_NAME))
-            for table in tracking_tables
-        )
-    )
+    positions = positions_text(tracking_tables)
     document = SQL(_DOCUMENT).format(
         stages=Literal([stage.value for stage in Stage]), per_stage=Literal(per_stage)
     )

@@ -13,11 +13,10 @@ import msgspec
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL
 
-from crm_core.application import LOG_NAME
 from crm_core.portal.domainmodel import PortalAccess, PortalVisit
-from projections.readmodel import ReadModel, topics_of
+from projections.readmodel import ReadModel, positions_text, topics_of
 
 
 class PortalLink(msgspec.Struct, frozen=True):
@@ -153,14 +152,7 @@ class PageQueries:
 
 def page_queries(tracking_tables: Sequence[str]) -> PageQueries:
     """`PageQueries` over the given tracking tables (those of `PAGE_READ_MODELS`)."""
-    positions = SQL("concat_ws(',', {0})").format(
-        SQL(", ").join(
-            SQL(
-                "(SELECT COALESCE(max(notification_id), 0) FROM {0} WHERE application_name = {1})"
-            ).format(Identifier(table), Literal(LOG_NAME))
-            for table in tracking_tables
-        )
-    )
+    positions = positions_text(tracking_tables)
     # The positions once per statement (MATERIALIZED), whatever the number of pages.
     head = SQL(
         "WITH v AS MATERIALIZED (SELECT {0} AS positions)"

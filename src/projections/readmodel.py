@@ -19,7 +19,7 @@ from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
 from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
 from crm_core.application import LOG_NAME
@@ -767,6 +767,21 @@ def _copy(curs: Cursor[Any], query: str, plan: _CopyPlan, rows: list[Any]) -> No
     except UniqueViolation:
         # A row already there (or twice in the run): the statement's own semantics.
         curs.executemany(SQL(query), rows)  # type: ignore[arg-type]
+
+
+def positions_text(tracking_tables: Sequence[str]) -> Composed:
+    """One SQL expression: the positions of the read models of these tracking tables,
+    as text (`'12,40,7'`). A read model changes its rows and its position in one
+    transaction, so equal positions mean equal rows: a reader keeps what it rendered
+    while they hold."""
+    return SQL("concat_ws(',', {0})").format(
+        SQL(", ").join(
+            SQL(
+                "(SELECT COALESCE(max(notification_id), 0) FROM {0} WHERE application_name = {1})"
+            ).format(Identifier(table), Literal(LOG_NAME))
+            for table in tracking_tables
+        )
+    )
 
 
 def topics_of(*event_classes: type[Any]) -> tuple[str, ...]:
