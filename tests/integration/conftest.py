@@ -8,9 +8,14 @@ from uuid import UUID
 
 import pytest
 
+from adapters.secrets import new_key_text
+from crm_core.application import EventLog
 from crm_core.context import acting_as
+from projections.schema import apply_migrations
 from tests.conftest import settings_for
 from web.container import Container, running_container
+from web.database import eventsourcing_env
+from web.settings import load_settings
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +26,17 @@ def container(
     settings = settings_for(session_database, tmp_path_factory.mktemp("data"))
     with running_container(settings, projections=True) as built:
         yield built
+
+
+@pytest.fixture
+def env(fresh_database: str) -> Iterator[dict[str, str]]:
+    """The eventsourcing environment of a fresh database with its tables (for runners
+    built by hand: one pooled connection each, as `crm projections run` gives them)."""
+    environment = eventsourcing_env(fresh_database, encryption_key=new_key_text(), pool_size=1)
+    log = EventLog(environment)
+    apply_migrations(fresh_database, load_settings().migrations_dir)
+    log.close()
+    yield environment
 
 
 @pytest.fixture

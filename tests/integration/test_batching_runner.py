@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -12,41 +11,14 @@ import pytest
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 
-from adapters.secrets import new_key_text
 from crm_core.application import LOG_NAME, EventLog
 from crm_core.context import acting_as
 from crm_core.sales.application import SalesApplication
 from crm_core.sales.domainmodel import Client
 from projections.clients import ClientsProjection, ClientsView
 from projections.runner import BatchingProjectionRunner
-from projections.schema import apply_migrations
 from projections.timeline import TimelineProjection, TimelineView
-from web.database import eventsourcing_env
-from web.settings import load_settings
-
-
-@pytest.fixture
-def env(fresh_database: str) -> Iterator[dict[str, str]]:
-    environment = eventsourcing_env(fresh_database, encryption_key=new_key_text(), pool_size=1)
-    log = EventLog(environment)
-    apply_migrations(fresh_database, load_settings().migrations_dir)
-    log.close()
-    yield environment
-
-
-def _register(sales: SalesApplication, count: int) -> int:
-    workspace_id = uuid4()
-    position = 0
-    with acting_as("system"):
-        for n in range(count):
-            position = sales.register_client(workspace_id, nom=f"Client {n}").position
-    return position
-
-
-def _count(conninfo: str, table: str) -> int:
-    with psycopg.connect(conninfo) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0
+from tests.support.runners import count_rows, register_clients
 
 
 class FailingOnTheThirdClient(ClientsProjection):
@@ -72,7 +44,7 @@ def test_a_failure_in_a_page_leaves_neither_rows_nor_position(
     env: dict[str, str], fresh_database: str
 ) -> None:
     sales = SalesApplication(env)
-    _register(sales, 5)
+    register_clients(sales, 5)
     runner = BatchingProjectionRunner(
         application_class=EventLog,
         projection_class=FailingOnTheThirdClient,
@@ -81,7 +53,7 @@ def test_a_failure_in_a_page_leaves_neither_rows_nor_position(
     )
     with pytest.raises(RuntimeError, match="panne simulée"), runner:
         runner.run_forever(timeout=10)
-    assert _count(fresh_database, "rm_clients") == 0
+    assert count_rows(fresh_database, "rm_clients") == 0
     with psycopg.connect(fresh_database) as conn:
         tracked = conn.execute(
             "SELECT notification_id FROM failing_tracking WHERE application_name = %s",
@@ -95,7 +67,7 @@ def test_a_restarted_runner_applies_each_event_once(
     env: dict[str, str], fresh_database: str
 ) -> None:
     sales = SalesApplication(env)
-    first = _register(sales, 3)
+    first = register_clients(sales, 3)
     kwargs: dict[str, Any] = {
         "application_class": EventLog,
         "projection_class": ClientsProjection,
@@ -104,11 +76,11 @@ def test_a_restarted_runner_applies_each_event_once(
     }
     with BatchingProjectionRunner(**kwargs) as runner:
         runner.wait(first, timeout=10)
-    last = _register(sales, 4)
+    last = register_clients(sales, 4)
     with BatchingProjectionRunner(**kwargs) as runner:
         runner.wait(last, timeout=10)
         assert runner.view.position(LOG_NAME) == last
-    assert _count(fresh_database, "rm_clients") == 7
+    assert count_rows(fresh_database, "rm_clients") == 7
     sales.close()
 
 
@@ -142,7 +114,7 @@ def test_a_runner_resumes_after_its_connections_are_cut(
     env: dict[str, str], fresh_database: str
 ) -> None:
     sales = SalesApplication(env)
-    first = _register(sales, 2)
+    first = register_clients(sales, 2)
     with BatchingProjectionRunner(
         application_class=EventLog,
         projection_class=ClientsProjection,
@@ -155,7 +127,7 @@ def test_a_runner_resumes_after_its_connections_are_cut(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-        last = _register(sales, 3)
+        last = register_clients(sales, 3)
         runner.wait(last, timeout=15)
-    assert _count(fresh_database, "rm_clients") == 5
+    assert count_rows(fresh_database, "rm_clients") == 5
     sales.close()
