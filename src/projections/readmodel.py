@@ -185,8 +185,7 @@ class ReadModel(PostgresTrackingRecorder):
             self._local.batch = batch
             try:
                 yield
-                self._flush(batch.pending)
-                self._write_held_rows(batch.pending)
+                self._write_all(batch.pending)
                 self._write_sums(batch)
                 if batch.tracking is not None:
                     with conn.cursor() as tracking_cursor:
@@ -282,8 +281,7 @@ class ReadModel(PostgresTrackingRecorder):
         pending = self._replay_pending
         if self._replay is None or pending is None:
             return
-        self._flush(pending)
-        self._write_held_rows(pending)
+        self._write_all(pending)
         if self._sums_stale:
             with self._replay.cursor() as curs:
                 for kept in self.kept_sums:
@@ -447,6 +445,11 @@ class ReadModel(PostgresTrackingRecorder):
             pending.inserted = {table: set() for table in _held_tables(type(self))}
         return pending.inserted
 
+    def _write_all(self, pending: _Pending) -> None:
+        """Send every write held back: the buffered statements, then the held rows."""
+        self._flush(pending)
+        self._write_held_rows(pending)
+
     @staticmethod
     def _write_held_rows(pending: _Pending) -> None:
         """Write every row held in memory (the end of a replay or batch, or before a read)."""
@@ -459,16 +462,14 @@ class ReadModel(PostgresTrackingRecorder):
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[DictRow]:
         if self._replay is not None and self._replay_pending is not None:
-            self._flush(self._replay_pending)  # a query sees the writes replayed before it
-            self._write_held_rows(self._replay_pending)
+            self._write_all(self._replay_pending)  # a query sees the writes replayed before it
             with self._replay.cursor() as curs:
                 curs.execute(SQL(query) if isinstance(query, str) else query, params)
                 return curs.fetchall()
         batch = self._open_batch()
         if batch is not None:
             # Within the batch's transaction, after its writes: an earlier event is seen.
-            self._flush(batch.pending)
-            self._write_held_rows(batch.pending)
+            self._write_all(batch.pending)
             with batch.pending.conn.cursor() as cursor:
                 cursor.execute(query, params, prepare=True)
                 return cursor.fetchall()
