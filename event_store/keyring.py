@@ -37,7 +37,8 @@ _NONCE = 12
 # after at most this delay (the read models forget the person through the
 # Client.Erased event anyway).
 CACHE_SECONDS = float(os.environ.get("CRM_KEY_CACHE_SECONDS", "30"))
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 100_000  # some 25 MB of raw keys
+_OPEN_LIMIT = 512  # AESGCM objects kept ready (about 1.2 MB)
 _READ_AHEAD = 2_000
 # As the library's recorders: a connection that died (server restarted) fails its
 # statement and is dropped by the pool; the next attempt takes another one.
@@ -66,28 +67,46 @@ def parse_master_key(text: str) -> bytes:
 
 
 class _Cache:
-    """Data keys by subject, shared by every keyring of one database in the process."""
+    """Data keys by subject, shared by every keyring of one database in the process.
+
+    The raw 32-byte keys are kept, not AESGCM objects: each of those holds an
+    OpenSSL context of some 2.4 kB, and a replay meets every subject of the log
+    (100,000 clients would pin 240 MB). Only the last few hundred used stay open.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.entries: dict[UUID, tuple[AESGCM | None, float]] = {}
+        self.entries: dict[UUID, tuple[bytes | None, float]] = {}
+        self.opened: dict[UUID, AESGCM] = {}
 
     def get(self, subject: UUID) -> tuple[bool, AESGCM | None]:
         entry = self.entries.get(subject)
         if entry is None or entry[1] < time.monotonic():
             return False, None
-        return True, entry[0]
+        raw = entry[0]
+        if raw is None:
+            return True, None
+        key = self.opened.get(subject)
+        if key is None:
+            if len(self.opened) >= _OPEN_LIMIT:
+                self.opened.clear()
+            key = self.opened[subject] = AESGCM(raw)
+        return True, key
 
-    def put(self, subject: UUID, key: AESGCM | None) -> None:
+    def put(self, subject: UUID, raw: bytes | None) -> None:
         with self.lock:
             if len(self.entries) >= _CACHE_LIMIT:
-                self.entries.clear()
-            self.entries[subject] = (key, time.monotonic() + CACHE_SECONDS)
+                now = time.monotonic()
+                self.entries = {s: e for s, e in self.entries.items() if e[1] >= now}
+                if len(self.entries) >= _CACHE_LIMIT:
+                    self.entries.clear()
+            self.entries[subject] = (raw, time.monotonic() + CACHE_SECONDS)
 
     def forget(self, subjects: list[UUID]) -> None:
         with self.lock:
             for subject in subjects:
                 self.entries[subject] = (None, time.monotonic() + CACHE_SECONDS)
+                self.opened.pop(subject, None)
 
 
 class KeyBatch:
@@ -99,8 +118,8 @@ class KeyBatch:
     """
 
     def __init__(self) -> None:
-        #: subject -> (owner, wrapped key, key)
-        self.keys: dict[UUID, tuple[UUID | None, bytes, AESGCM]] = {}
+        #: subject -> (owner, wrapped key, key, raw key)
+        self.keys: dict[UUID, tuple[UUID | None, bytes, AESGCM, bytes]] = {}
         #: subject -> owner, for `adopt`
         self.adoptions: dict[UUID, UUID] = {}
 
@@ -222,13 +241,12 @@ class SubjectKeyring:
             raise KeyringError(msg)
         return self._master
 
-    def _unwrap(self, subject: UUID, wrapped: bytes) -> AESGCM:
+    def _unwrap(self, subject: UUID, wrapped: bytes) -> bytes:
         try:
-            raw = self._master_key().decrypt(wrapped[:_NONCE], wrapped[_NONCE:], subject.bytes)
+            return self._master_key().decrypt(wrapped[:_NONCE], wrapped[_NONCE:], subject.bytes)
         except Exception as error:  # cryptography raises InvalidTag, without a message
             msg = "Clé maîtresse CRM_ENCRYPTION_KEY incorrecte pour ces données."
             raise KeyringError(msg) from error
-        return AESGCM(raw)
 
     @_retry
     def for_reading(self, subject: UUID) -> AESGCM | None:
@@ -249,16 +267,16 @@ class SubjectKeyring:
                 prepare=True,
             )
             rows = curs.fetchall()
-        found: AESGCM | None = None
+        found: bytes | None = None
         for row in rows:
             wrapped = row["wrapped_key"]
-            key = self._unwrap(row["subject_id"], bytes(wrapped)) if wrapped is not None else None
-            self._cache.put(row["subject_id"], key)
+            raw = self._unwrap(row["subject_id"], bytes(wrapped)) if wrapped is not None else None
+            self._cache.put(row["subject_id"], raw)
             if row["subject_id"] == subject:
-                found = key
+                found = raw
         if not rows:
             self._cache.put(subject, None)
-        return found
+        return AESGCM(found) if found is not None else None
 
     def _wrap(self, subject: UUID, raw: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
@@ -282,7 +300,7 @@ class SubjectKeyring:
                 return pending[2]
             raw = AESGCM.generate_key(bit_length=256)
             key = AESGCM(raw)
-            batch.keys[subject] = (owner, self._wrap(subject, raw), key)
+            batch.keys[subject] = (owner, self._wrap(subject, raw), key, raw)
             return key
         wrapped = self._wrap(subject, AESGCM.generate_key(bit_length=256))
         with self.datastore.transaction(commit=True) as curs:
@@ -305,9 +323,9 @@ class SubjectKeyring:
                 row = curs.fetchone()
         if row is None or row["wrapped_key"] is None:
             raise ErasedSubjectError
-        key = self._unwrap(subject, bytes(row["wrapped_key"]))
-        self._cache.put(subject, key)
-        return key
+        raw = self._unwrap(subject, bytes(row["wrapped_key"]))
+        self._cache.put(subject, raw)
+        return AESGCM(raw)
 
     @_retry
     def adopt(self, subject: UUID, owner: UUID) -> None:
@@ -369,8 +387,8 @@ class SubjectKeyring:
 
     def remember(self, batch: KeyBatch) -> None:
         """The save committed: its new keys are this process's keys from now on."""
-        for subject, (_, _, key) in batch.keys.items():
-            self._cache.put(subject, key)
+        for subject, (_, _, _, raw) in batch.keys.items():
+            self._cache.put(subject, raw)
 
     @_retry
     def settle(self, batch: KeyBatch) -> None:
