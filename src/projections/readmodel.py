@@ -23,6 +23,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
 from crm_core.application import LOG_NAME
+from projections.replay_writer import ReplayWriter
 
 Statement = tuple[LiteralString | Composed, Sequence[Any] | dict[str, Any]]
 _READ_ATTEMPTS = 3
@@ -97,6 +98,21 @@ class _Pending:
         #: CONFLICT DO NOTHING` of a new key may be held too. A batch may meet a row
         #: written before it, which must win: only plain inserts are held.
         self.from_empty = from_empty
+        #: The thread that sends a replay's writes, if it has one (see ReplayWriter).
+        self.writer: ReplayWriter | None = None
+
+    def send(self, work: Callable[[Connection[DictRow]], None]) -> None:
+        """Run `work` on the connection: now, or in the writer's turn."""
+        if self.writer is None:
+            work(self.conn)
+        else:
+            self.writer.submit(functools.partial(work, self.conn))
+
+    def connection(self) -> Connection[DictRow]:
+        """The connection, for a statement run now: after the writes sent before it."""
+        if self.writer is not None:
+            self.writer.drain()
+        return self.conn
 
 
 class _Batch:
@@ -254,16 +270,20 @@ class ReadModel(PostgresTrackingRecorder):
         self.write(tracking)
 
     @contextmanager
-    def replaying_into(self, conn: Connection[DictRow], schema: str) -> Iterator[None]:
+    def replaying_into(
+        self, conn: Connection[DictRow], schema: str, writer: ReplayWriter | None = None
+    ) -> Iterator[None]:
         """Apply events to the same-named tables of `schema`, on `conn`, untracked.
 
         For a rebuild without downtime: the projection's unqualified SQL finds the
         shadow tables first on the search path; the caller commits in batches,
         pipelines the writes, and owns the connection (its prepared statements name
-        the shadow tables, so it must never go back to a pool).
+        the shadow tables, so it must never go back to a pool). With a `writer`, the
+        writes go through its thread, and so must the caller's commits.
         """
         conn.execute(SQL("SET search_path TO {0}, public").format(Identifier(schema)))
         pending = _Pending(conn, from_empty=True)
+        pending.writer = writer
         if self._replay_pending is not None:
             pending.inserted = self._replay_pending.inserted  # the same shadow tables
         self._replay, self._replay_pending, self.replayed_position = conn, pending, 0
@@ -283,11 +303,7 @@ class ReadModel(PostgresTrackingRecorder):
             return
         self._write_all(pending)
         if self._sums_stale:
-            with self._replay.cursor() as curs:
-                for kept in self.kept_sums:
-                    curs.execute(SQL("DELETE FROM {0}").format(Identifier(kept.table)))
-                    for statement in kept.recompute:
-                        curs.execute(statement)
+            pending.send(functools.partial(_recompute_sums, self.kept_sums))
             self._sums_stale = False
 
     #: Single-row updates a replay may apply in memory, by statement: for each, a
@@ -372,15 +388,12 @@ class ReadModel(PostgresTrackingRecorder):
 
     @staticmethod
     def _send(pending: _Pending, steps: list[Statement | _HeldRows], copies: _Copies) -> None:
-        # Tuple rows: a dict row maker per result (every pipelined statement) costs.
-        with pending.conn.cursor(row_factory=tuple_row) as curs:
-            _execute_steps(curs, steps)
-            for segments in copies.values():
-                for query, plan, rows in segments:
-                    _copy(curs, query, plan, rows)
-            for table, held_rows in list(pending.held.items()):
-                if len(held_rows) > _HELD_ROWS:
-                    _write_held(curs, _HeldRows(table, pending.held.pop(table)))
+        overflow = [
+            _HeldRows(table, pending.held.pop(table))
+            for table, rows in list(pending.held.items())
+            if len(rows) > _HELD_ROWS
+        ]
+        pending.send(functools.partial(_send_now, steps, copies, overflow))
 
     @staticmethod
     def _release(pending: _Pending, table: str, steps: list[Statement | _HeldRows]) -> None:
@@ -454,16 +467,15 @@ class ReadModel(PostgresTrackingRecorder):
     def _write_held_rows(pending: _Pending) -> None:
         """Write every row held in memory (the end of a replay or batch, or before a read)."""
         if pending.held:
-            with pending.conn.cursor(row_factory=tuple_row) as curs:
-                for table in list(pending.held):
-                    _write_held(curs, _HeldRows(table, pending.held.pop(table)))
+            held = [_HeldRows(table, pending.held.pop(table)) for table in list(pending.held)]
+            pending.send(functools.partial(_send_now, [], {}, held))
 
     def fetch_all(
         self, query: LiteralString | Composed, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[DictRow]:
         if self._replay is not None and self._replay_pending is not None:
             self._write_all(self._replay_pending)  # a query sees the writes replayed before it
-            with self._replay.cursor() as curs:
+            with self._replay_pending.connection().cursor() as curs:
                 curs.execute(SQL(query) if isinstance(query, str) else query, params)
                 return curs.fetchall()
         batch = self._open_batch()
@@ -710,6 +722,32 @@ def _write_held(curs: Cursor[Any], held: _HeldRows) -> None:
     for columns, values in by_columns.items():
         plan = _CopyPlan(held.table, ", ".join(columns), (), guarded=False, direct=True)
         _write_rows(curs, _copy_sql(plan), plan, values)
+
+
+def _recompute_sums(kept_sums: tuple[KeptSums, ...], conn: Connection[DictRow]) -> None:
+    with conn.cursor() as curs:
+        for kept in kept_sums:
+            curs.execute(SQL("DELETE FROM {0}").format(Identifier(kept.table)))
+            for statement in kept.recompute:
+                curs.execute(statement)
+
+
+def _send_now(
+    steps: list[Statement | _HeldRows],
+    copies: _Copies,
+    held: list[_HeldRows],
+    conn: Connection[DictRow],
+) -> None:
+    """Send what a flush worked out: the steps in order, the COPY runs, then the held
+    rows taken out of memory."""
+    # Tuple rows: a dict row maker per result (every pipelined statement) costs.
+    with conn.cursor(row_factory=tuple_row) as curs:
+        _execute_steps(curs, steps)
+        for segments in copies.values():
+            for query, plan, rows in segments:
+                _copy(curs, query, plan, rows)
+        for held_rows in held:
+            _write_held(curs, held_rows)
 
 
 def _execute_steps(curs: Cursor[Any], steps: list[Statement | _HeldRows]) -> None:

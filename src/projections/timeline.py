@@ -6,6 +6,7 @@ Each entry follows the seed's EvenementTimeline: `type_evenement`,
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -14,7 +15,7 @@ import msgspec
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
-from psycopg.types.json import Jsonb
+from psycopg import Connection
 
 from crm_core.billing.domainmodel import PaymentRequest
 from crm_core.inbox.domainmodel import EmailMessage
@@ -23,7 +24,7 @@ from crm_core.support.domainmodel import Ticket
 from crm_core.values import TicketStatus
 from projections.formatting import format_money
 from projections.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from projections.readmodel import ReadModel, Statement, topics_of
+from projections.readmodel import ReadModel, Statement, jsonb, topics_of
 
 STAGE_LABELS = {
     "prospect": "Prospect",
@@ -68,6 +69,24 @@ def email_text(sens: str, sujet: str, correspondant: str, texte: str = "") -> st
     return text
 
 
+_REMEMBER = (
+    "INSERT INTO rm_timeline_subjects (id, client_id, titre) VALUES (%s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET titre = EXCLUDED.titre"
+)
+
+
+def _remember_all(subjects: dict[UUID, tuple[UUID, str]], conn: Connection[Any]) -> None:
+    owners, titles = [c for c, _ in subjects.values()], [t for _, t in subjects.values()]
+    conn.execute(_REMEMBER_ALL, (list(subjects), owners, titles))
+
+
+_REMEMBER_ALL = (
+    "INSERT INTO rm_timeline_subjects (id, client_id, titre)"
+    " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[])"
+    " ON CONFLICT (id) DO UPDATE SET titre = EXCLUDED.titre"
+)
+
+
 class TimelineView(ReadModel):
     tables: ClassVar[tuple[str, ...]] = (
         "rm_timeline",
@@ -100,37 +119,45 @@ class TimelineView(ReadModel):
                 text,
                 at or event.timestamp,
                 auteur or event.actor,
-                Jsonb(meta or {}),
+                jsonb(meta or {}),
             ),
         )
 
-    #: During a replay from zero, every subject is remembered here as well: the
-    #: replay then never waits for a lookup (the table stays the source of truth).
+    #: During a replay from zero, every subject is remembered here (the replay then
+    #: never waits for a lookup), and written once when the replay ends: an upsert per
+    #: opportunity or ticket cannot go by COPY and cost more than its entries.
     _replayed_subjects: dict[UUID, tuple[UUID, str]] | None = None
+    _unwritten_subjects: dict[UUID, tuple[UUID, str]] | None = None
 
     def forget_replay(self) -> None:
         super().forget_replay()
         self._replayed_subjects = None
+        self._unwritten_subjects = None
 
-    def remember(self, subject_id: UUID, client_id: UUID, titre: str) -> Statement:
+    def remember(self, subject_id: UUID, client_id: UUID, titre: str) -> tuple[Statement, ...]:
         if self._replay is not None:
-            if self._replayed_subjects is None:
-                self._replayed_subjects = {}
+            if self._replayed_subjects is None or self._unwritten_subjects is None:
+                self._replayed_subjects, self._unwritten_subjects = {}, {}
             self._replayed_subjects[subject_id] = (client_id, titre)
+            self._unwritten_subjects[subject_id] = (client_id, titre)
+            return ()
         memo = self.batch_memo()
         if memo is not None:
             memo[subject_id] = (client_id, titre)
-        return (
-            "INSERT INTO rm_timeline_subjects (id, client_id, titre) VALUES (%s, %s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET titre = EXCLUDED.titre",
-            (subject_id, client_id, titre),
-        )
+        return ((_REMEMBER, (subject_id, client_id, titre)),)
+
+    def finish_replay(self) -> None:
+        subjects, self._unwritten_subjects = self._unwritten_subjects, {}
+        pending = self._replay_pending
+        if self._replay is not None and pending is not None and subjects:
+            self.flush_replay()  # the deletes of erased clients, in their place before
+            pending.send(functools.partial(_remember_all, subjects))
+        super().finish_replay()
 
     def forget_client(self, client_id: UUID) -> list[Statement]:
-        if self._replayed_subjects:
-            for subject_id, (owner, _) in list(self._replayed_subjects.items()):
-                if owner == client_id:
-                    del self._replayed_subjects[subject_id]
+        for remembered in (self._replayed_subjects or {}, self._unwritten_subjects or {}):
+            for subject_id in [s for s, (owner, _) in remembered.items() if owner == client_id]:
+                del remembered[subject_id]
         return [
             ("DELETE FROM rm_timeline WHERE client_id = %s", (client_id,)),
             ("DELETE FROM rm_timeline_subjects WHERE client_id = %s", (client_id,)),
@@ -296,7 +323,7 @@ class TimelineProjection(Projection[TimelineView]):
         )
         self.view.write(
             tracking,
-            self.view.remember(event.originator_id, event.client_id, event.titre),
+            *self.view.remember(event.originator_id, event.client_id, event.titre),
             self.view.entry(
                 event,
                 event.client_id,
@@ -312,7 +339,7 @@ class TimelineProjection(Projection[TimelineView]):
         if found is None or found[1] == event.titre:
             self.view.track(tracking)
             return
-        self.view.write(tracking, self.view.remember(event.originator_id, found[0], event.titre))
+        self.view.write(tracking, *self.view.remember(event.originator_id, found[0], event.titre))
 
     @process_event.register
     def _(self, event: Opportunity.StageChanged, tracking: Tracking) -> None:
@@ -360,7 +387,7 @@ class TimelineProjection(Projection[TimelineView]):
         sources = {"staff": "", "portail": " depuis le portail", "email": " par email"}
         self.view.write(
             tracking,
-            self.view.remember(event.originator_id, event.client_id, event.sujet),
+            *self.view.remember(event.originator_id, event.client_id, event.sujet),
             self.view.entry(
                 event,
                 event.client_id,
@@ -393,7 +420,7 @@ class TimelineProjection(Projection[TimelineView]):
     def _(self, event: PaymentRequest.Requested, tracking: Tracking) -> None:
         # No entry yet: the link is announced when Stripe has made it.
         self.view.write(
-            tracking, self.view.remember(event.originator_id, event.client_id, event.description)
+            tracking, *self.view.remember(event.originator_id, event.client_id, event.description)
         )
 
     @process_event.register
@@ -531,7 +558,7 @@ class TimelineProjection(Projection[TimelineView]):
     def _(self, event: EmailMessage.SendRequested, tracking: Tracking) -> None:
         self.view.write(
             tracking,
-            self.view.remember(event.originator_id, event.client_id, event.sujet),
+            *self.view.remember(event.originator_id, event.client_id, event.sujet),
             self.view.entry(
                 event,
                 event.client_id,
