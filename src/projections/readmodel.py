@@ -23,6 +23,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
 from crm_core.application import LOG_NAME
+from projections.copy_rows import write_rows
 from projections.replay_writer import ReplayWriter
 
 Statement = tuple[LiteralString | Composed, Sequence[Any] | dict[str, Any]]
@@ -790,8 +791,7 @@ def _copy_sql(plan: _CopyPlan) -> Composed:
 
 def _write_rows(curs: Cursor[Any], copy_sql: Composed, plan: _CopyPlan, rows: list[Any]) -> None:
     with curs.copy(copy_sql) as copy:
-        for params in rows:
-            copy.write_row(plan.row(params))
+        write_rows(copy, rows if plan.direct else map(plan.row, rows))
 
 
 def _copy(curs: Cursor[Any], query: str, plan: _CopyPlan, rows: list[Any]) -> None:
