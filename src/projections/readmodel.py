@@ -582,13 +582,18 @@ class _CopyPlan(NamedTuple):
     direct: bool
 
     @property
-    def names(self) -> list[str]:
-        return self.columns.split(", ")
+    def names(self) -> tuple[str, ...]:
+        return _column_names(self.columns)
 
     def row(self, params: Sequence[Any]) -> Sequence[Any]:
         if self.direct:
             return params
         return [params[slot] if isinstance(slot, int) else slot.value for slot in self.slots]
+
+
+@functools.cache
+def _column_names(columns: str) -> tuple[str, ...]:
+    return tuple(columns.split(", "))  # once per statement, not once per held row
 
 
 class _Literal(NamedTuple):

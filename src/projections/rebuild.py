@@ -410,7 +410,7 @@ def replay_together(replays: list[ShadowReplay], target: int) -> None:
         for replay, writer in zip(replays, writers, strict=True):
             replaying.callback(writer.close)
             replaying.enter_context(replay.view.replaying_into(replay._conn, replay.schema, writer))
-        pages = _pages(log, position, target, topics)
+        pages = log_pages(log, position, target, topics)
         replaying.callback(pages.close)
         _apply(pages, replays, writers, log.mapper)
         for replay, writer in zip(replays, writers, strict=True):
@@ -436,9 +436,18 @@ def _apply(
     uncommitted = 0
     # Where each writer's writes of the last two pages end: it may be a page behind.
     written = [deque([0, 0], maxlen=2) for _ in replays]
+    by_topic: dict[str, list[ShadowReplay]] = {}  # the replays each topic concerns
     for notifications in pages:
         for notification in notifications:
-            _dispatch(replays, notification, mapper)
+            concerned = by_topic.get(notification.topic)
+            if concerned is None:
+                concerned = by_topic[notification.topic] = [
+                    replay
+                    for replay in replays
+                    if replay.topic_set is None or notification.topic in replay.topic_set
+                ]
+            if concerned:
+                _dispatch(concerned, notification, mapper)
         for replay, writer, marks in zip(replays, writers, written, strict=True):
             writer.wait_for(marks[0])
             replay.view.flush_replay()
@@ -460,7 +469,7 @@ def build_indexes_together(replays: list[ShadowReplay]) -> None:
             built.result()
 
 
-def _pages(
+def log_pages(
     log: Application[Any], position: int, target: int, topics: list[str]
 ) -> Generator[Sequence[Any], None, None]:
     """The notifications after `position` up to `target`, a page at a time (of these
@@ -531,13 +540,12 @@ _NO_TRACKING = Tracking(notification_id=0, application_name=LOG_NAME)
 
 
 def _dispatch(replays: list[ShadowReplay], notification: Any, mapper: Any) -> None:
-    """Decode one event at most once and apply it to each read model it concerns."""
+    """Decode one event once and apply it to each of `replays` (those of its topic)
+    that has not applied it yet."""
     event: Any = None
     tracking = _NO_TRACKING
     for replay in replays:
-        if notification.id <= replay.position or not (
-            replay.topic_set is None or notification.topic in replay.topic_set
-        ):
+        if notification.id <= replay.position:
             continue
         if event is None:
             event = mapper.to_domain_event(notification)
