@@ -37,6 +37,7 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
+from eventsourcing.utils import resolve_topic
 from psycopg import Connection
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
@@ -136,6 +137,9 @@ class ShadowReplay:
         # A rebuild can always be restarted from zero: no need to wait for the disk.
         self._conn.execute("SET synchronous_commit TO off")
         self._conn.execute("SET lock_timeout TO '30s'")
+        # The secondary indexes are built once, at the end, over every row: sorting a
+        # million rows in the default 64 MB spills to disk.
+        self._conn.execute("SET maintenance_work_mem TO '256MB'")
         self._conn.commit()
 
     def handler(self, event_class: type[Any]) -> Callable[[Any, Tracking], None]:
@@ -436,16 +440,12 @@ def _apply(
     uncommitted = 0
     # Where each writer's writes of the last two pages end: it may be a page behind.
     written = [deque([0, 0], maxlen=2) for _ in replays]
-    by_topic: dict[str, list[ShadowReplay]] = {}  # the replays each topic concerns
+    by_topic: dict[str, list[tuple[ShadowReplay, Callable[[Any, Tracking], None]]]] = {}
     for notifications in pages:
         for notification in notifications:
             concerned = by_topic.get(notification.topic)
             if concerned is None:
-                concerned = by_topic[notification.topic] = [
-                    replay
-                    for replay in replays
-                    if replay.topic_set is None or notification.topic in replay.topic_set
-                ]
+                concerned = by_topic[notification.topic] = _concerned(replays, notification.topic)
             if concerned:
                 _dispatch(concerned, notification, mapper)
         for replay, writer, marks in zip(replays, writers, written, strict=True):
@@ -539,19 +539,34 @@ _rare_collections = _RareCollections()
 _NO_TRACKING = Tracking(notification_id=0, application_name=LOG_NAME)
 
 
-def _dispatch(replays: list[ShadowReplay], notification: Any, mapper: Any) -> None:
-    """Decode one event once and apply it to each of `replays` (those of its topic)
+def _dispatch(
+    concerned: list[tuple[ShadowReplay, Callable[[Any, Tracking], None]]],
+    notification: Any,
+    mapper: Any,
+) -> None:
+    """Decode one event once and hand it to the handler of each read model of its topic
     that has not applied it yet."""
     event: Any = None
     tracking = _NO_TRACKING
-    for replay in replays:
+    for replay, handler in concerned:
         if notification.id <= replay.position:
             continue
         if event is None:
             event = mapper.to_domain_event(notification)
             tracking = Tracking(notification_id=notification.id, application_name=LOG_NAME)
-        replay.handler(type(event))(event, tracking)
+        handler(event, tracking)
         replay.done += 1
+
+
+def _concerned(
+    replays: list[ShadowReplay], topic: str
+) -> list[tuple[ShadowReplay, Callable[[Any, Tracking], None]]]:
+    """The read models an event of `topic` concerns, each with its handler."""
+    concerned = [r for r in replays if r.topic_set is None or topic in r.topic_set]
+    if not concerned:
+        return []  # (an event of no interest is not even decoded)
+    event_class = resolve_topic(topic)
+    return [(replay, replay.handler(event_class)) for replay in concerned]
 
 
 def _index_names(conn: Connection[Any], schema: str, table: str) -> dict[str, str]:

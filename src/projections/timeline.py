@@ -80,6 +80,8 @@ def _remember_all(subjects: dict[UUID, tuple[UUID, str]], conn: Connection[Any])
     conn.execute(_REMEMBER_ALL, (list(subjects), owners, titles))
 
 
+_NO_META = jsonb({})  # most entries: one wrapper for all of them
+
 _REMEMBER_ALL = (
     "INSERT INTO rm_timeline_subjects (id, client_id, titre)"
     " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[])"
@@ -119,7 +121,7 @@ class TimelineView(ReadModel):
                 text,
                 at or event.timestamp,
                 auteur or event.actor,
-                jsonb(meta or {}),
+                jsonb(meta) if meta else _NO_META,
             ),
         )
 
