@@ -14,8 +14,8 @@ peak memory is its own, measures:
   while one is decoded), in events per second; once before and once after the
   rebuild, averaged (this machine's speed drifts from one minute to the next);
 - the rebuild of every read model into shadow tables in one pass over the log
-  (`replay_together`: what `crm projections rebuild NAME` does for one read model
-  before its swap), secondary indexes included, in log events per second, with the
+  (`replay_together`: what `crm projections rebuild --toutes` does before its swaps),
+  secondary indexes included, in log events per second, with the
   peak RSS and the peak of Python allocations (tracemalloc, in a separate pass over
   one read model, since tracing slows everything down).
 

@@ -462,6 +462,26 @@ def _apply(
             _report_all(replays)
 
 
+def catch_up_together(replays: list[ShadowReplay]) -> None:
+    """`catch_up(to_head=True)` of several replays in one pass over the log."""
+    conninfo = replays[0].conninfo
+    while True:
+        with psycopg.connect(conninfo) as conn:
+            head_row = conn.execute("SELECT max(notification_id) FROM crm_events").fetchone()
+            target = int(head_row[0]) if head_row and head_row[0] is not None else 0
+            rows = conn.execute(
+                "SELECT topic, count(*) FROM crm_events WHERE notification_id <= %s GROUP BY topic",
+                (target,),
+            ).fetchall()
+        counts: dict[str, int] = {str(topic): int(count) for topic, count in rows}
+        for replay in replays:
+            topics = replay.topic_set or counts.keys()
+            replay.total = sum(counts.get(topic, 0) for topic in topics)
+        replay_together(replays, target)
+        if replays[0].head() - min(replay.position for replay in replays) < _PAGE:
+            return
+
+
 def build_indexes_together(replays: list[ShadowReplay]) -> None:
     """`build_indexes` of several replays at once, each on its own connection."""
     with ThreadPoolExecutor(max_workers=len(replays) or 1) as builders:

@@ -26,7 +26,7 @@ from projections.rebuild import RebuildProgress
 from projections.registry import PROJECTIONS
 from web.container import Container, running_container, scheduled_jobs
 from web.mail import poll_imap_once, running_imap_poller, running_mail_receiver
-from web.replay import rebuild_projection, verify_projection
+from web.replay import rebuild_all, rebuild_projection, verify_projection
 from web.rgpd import export_client, export_html, export_json
 from web.settings import Settings, settings
 
@@ -187,17 +187,29 @@ def _print_progress(progress: RebuildProgress) -> None:
 
 
 @projections.command(
-    "rebuild", help="Reconstruit une projection dans de nouvelles tables, puis bascule."
+    "rebuild",
+    help="Reconstruit une projection (ou --toutes) dans de nouvelles tables, puis bascule.",
 )
-@click.argument("name", type=click.Choice(sorted(PROJECTIONS)))
-def projections_rebuild(name: str) -> None:
+@click.argument("name", type=click.Choice(sorted(PROJECTIONS)), required=False)
+@click.option(
+    "--toutes",
+    "every",
+    is_flag=True,
+    help="Toutes les projections, en une seule lecture du journal.",
+)
+def projections_rebuild(name: str | None, every: bool) -> None:
+    if (name is None) == (not every):
+        msg = "Indiquez une projection, ou --toutes (pas les deux)."
+        raise click.UsageError(msg)
     started = time.monotonic()
     with _container() as container, acting_as("system"):
-        position = rebuild_projection(container, name, on_progress=_print_progress)
-    click.echo(
-        f"{name} reconstruite jusqu’à la position {position}"
-        f" en {time.monotonic() - started:.1f} s, sans interruption."
-    )
+        if name is not None:
+            positions = {name: rebuild_projection(container, name, on_progress=_print_progress)}
+        else:
+            positions = rebuild_all(container, on_progress=_print_progress)
+    for rebuilt, position in positions.items():
+        click.echo(f"{rebuilt} reconstruite jusqu’à la position {position}.")
+    click.echo(f"Terminé en {time.monotonic() - started:.1f} s, sans interruption.")
 
 
 @projections.command("verify", help="Compare une projection avec un rejeu complet.")

@@ -6,11 +6,18 @@ from collections.abc import Callable
 
 from crm_core.audit.domainmodel import AdminActionKind
 from crm_core.ids import SYSTEM_WORKSPACE
-from projections.rebuild import Difference, RebuildProgress, ShadowReplay, rebuild_progress
+from projections.rebuild import (
+    Difference,
+    RebuildProgress,
+    ShadowReplay,
+    build_indexes_together,
+    catch_up_together,
+    rebuild_progress,
+)
 from projections.registry import PROJECTIONS
 from web.container import Container, build_view
 
-__all__ = ["progress", "rebuild_projection", "verify_projection"]
+__all__ = ["progress", "rebuild_all", "rebuild_projection", "verify_projection"]
 
 Progress = Callable[[RebuildProgress], None]
 
@@ -53,6 +60,43 @@ def rebuild_projection(container: Container, name: str, on_progress: Progress | 
         details=f"{replay.done} événements rejoués jusqu’à la position {position}",
     )
     return position
+
+
+def rebuild_all(container: Container, on_progress: Progress | None = None) -> dict[str, int]:
+    """Replay every read model from zero in one pass over the log (each event read and
+    decoded once, for all of them), then swap each in, one after the other.
+
+    Returns each read model's last applied position; each rebuild is recorded.
+    """
+    replays = [_replay(container, name, on_progress) for name in sorted(PROJECTIONS)]
+    positions: dict[str, int] = {}
+    try:
+        for replay in replays:
+            replay.prepare()
+        catch_up_together(replays)
+        build_indexes_together(replays)
+        for replay in replays:
+            replay.swap()  # applies the events stored since, then swaps
+            positions[replay.name] = replay.last_applied
+    except BaseException:
+        for replay in replays:
+            replay.drop()
+        raise
+    finally:
+        for replay in replays:
+            replay.close()
+            replay.view.datastore.close()
+    for replay in replays:
+        container.audit.record(
+            SYSTEM_WORKSPACE,
+            kind=AdminActionKind.RECONSTRUCTION_PROJECTION,
+            cible=replay.name,
+            details=(
+                f"{replay.done} événements rejoués jusqu’à la position {positions[replay.name]}"
+                " (reconstruction de toutes les projections)"
+            ),
+        )
+    return positions
 
 
 def verify_projection(

@@ -136,6 +136,21 @@ def test_events_tail_prints_the_last_events(crm: CliRunner) -> None:
     assert [line.split()[0] for line in result.output.splitlines()] == ["#1", "#2", "#3"]
 
 
+def test_projections_rebuild_every_read_model_or_says_what_is_missing(
+    crm: CliRunner, fresh_database: str
+) -> None:
+    create_user(crm, "lea@atelier.fr")
+    result = run(crm, "projections", "rebuild", "--toutes")
+    assert result.exit_code == 0, result.output
+    for name in PROJECTIONS:
+        assert f"{name} reconstruite jusqu’à la position" in result.output
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("SELECT email FROM rm_users").fetchall() == [("lea@atelier.fr",)]
+    neither = run(crm, "projections", "rebuild")
+    assert neither.exit_code == 2
+    assert "Indiquez une projection, ou --toutes" in neither.output
+
+
 def test_projections_rebuild_replays_a_read_model_from_the_first_event(
     crm: CliRunner, fresh_database: str
 ) -> None:

@@ -15,7 +15,7 @@ from projections.rebuild import RebuildProgress
 from projections.registry import PROJECTIONS
 from tests.integration.conftest import fresh_container
 from web.container import Container
-from web.replay import progress, rebuild_projection, verify_projection
+from web.replay import progress, rebuild_all, rebuild_projection, verify_projection
 
 
 @pytest.fixture
@@ -83,6 +83,25 @@ def test_a_rebuild_gives_an_identical_read_model(busy: tuple[Container, UUID], n
     last = progress(container, name)
     assert last is not None and last.done == last.total
     assert verify_projection(container, name) == []
+
+
+def test_rebuilding_every_read_model_at_once_gives_identical_read_models(
+    busy: tuple[Container, UUID],
+) -> None:
+    container, workspace = busy
+    before = {name: _tables(container, name) for name in PROJECTIONS}
+    seen: list[RebuildProgress] = []
+
+    positions = rebuild_all(container, on_progress=seen.append)
+
+    _settle(container)
+    assert {name: _tables(container, name) for name in PROJECTIONS} == before
+    assert set(positions) == set(PROJECTIONS)
+    assert {report.name for report in seen if report.state == "terminee"} == set(PROJECTIONS)
+    # The live runners go on from the swapped tables.
+    receipt = container.sales.register_client(workspace, nom="Arrivé après la bascule")
+    container.wait(receipt.position, "clients", "audit")
+    assert container.clients.get(workspace, receipt.id) is not None
 
 
 def test_the_live_runner_keeps_applying_events_after_the_swap(
