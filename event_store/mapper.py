@@ -16,6 +16,7 @@ declaration keep the untouched fast path.
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import os
 import typing
@@ -42,6 +43,7 @@ from event_store.transcoder import MsgspecTranscoder
 
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
 SEALED = "enc:v1:"
+_SEALED_LENGTH = len(SEALED)
 _NONCE = 12
 
 
@@ -184,6 +186,15 @@ class MsgspecMapper(Mapper[UUID]):
 
     # --- reading ------------------------------------------------------------------
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        return self._decode(stored_event, open_personal=True)
+
+    def to_domain_event_sealed(self, stored_event: StoredEvent) -> Any:
+        """The event with its personal fields left as stored (`enc:v1:...`), for a
+        reader that never looks at them (the audit journal, the analytics): their
+        decryption is most of the cost of decoding an event."""
+        return self._decode(stored_event, open_personal=False)
+
+    def _decode(self, stored_event: StoredEvent, *, open_personal: bool) -> Any:
         transcoder = self.transcoder
         if not isinstance(transcoder, MsgspecTranscoder):
             return super().to_domain_event(stored_event)
@@ -213,7 +224,7 @@ class MsgspecMapper(Mapper[UUID]):
         state.pop("class_version", None)
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
-        plan = _plan(cls)
+        plan = _plan(cls) if open_personal else None
         if plan is not None:
             self._open_all(plan, state, stored_event)
         domain_event = object.__new__(cls)
@@ -252,12 +263,15 @@ class MsgspecMapper(Mapper[UUID]):
 class _Opener:
     """Decrypts the sealed fields of one event, fetching the subject's key once."""
 
+    __slots__ = ("_fetched", "_key", "_subject_bytes", "keyring", "stored", "subject")
+
     def __init__(self, keyring: Keyring | None, subject: UUID, stored: StoredEvent) -> None:
         self.keyring = keyring
         self.subject = subject
         self.stored = stored
         self._fetched = False
         self._key: AESGCM | None = None
+        self._subject_bytes = b""
 
     def open(self, path: str, sealed: str) -> str:
         if not self._fetched:
@@ -265,12 +279,17 @@ class _Opener:
                 msg = "Données personnelles chiffrées mais aucun trousseau de clés configuré."
                 raise KeyringError(msg)
             self._key = self.keyring.for_reading(self.subject)
+            self._subject_bytes = self.subject.bytes
             self._fetched = True
         if self._key is None:
             return ERASED
-        raw = base64.urlsafe_b64decode(sealed[len(SEALED) :])
+        # What base64.urlsafe_b64decode does, without its three Python calls (a replay
+        # opens millions of fields).
+        raw = binascii.a2b_base64(sealed[_SEALED_LENGTH:].replace("-", "+").replace("_", "/"))
         try:
-            return self._key.decrypt(raw[:_NONCE], raw[_NONCE:], _aad(self.subject, path)).decode()
+            return self._key.decrypt(
+                raw[:_NONCE], raw[_NONCE:], self._subject_bytes + path.encode()
+            ).decode()
         except InvalidTag as error:
             # The key exists but the ciphertext does not match: edited in the database.
             msg = (

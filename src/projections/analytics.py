@@ -555,6 +555,8 @@ class AnalyticsView(ReadModel):
 
 class AnalyticsProjection(Projection[AnalyticsView]):
     name = "analytics"
+    # Counts, amounts, stages and dates: no name or text of a person is read.
+    reads_personal_data = False
     topics = topics_of(
         Opportunity.Opened,
         Opportunity.Revised,

@@ -199,6 +199,9 @@ class AuditView(ReadModel):
 class AuditProjection(Projection[AuditView]):
     name = "audit"
     topics = ()  # every event
+    # The journal keeps who, when and what kind of change, never the values: no
+    # decryption of personal fields for its million events.
+    reads_personal_data = False
 
     @singledispatchmethod
     def process_event(self, event: Any, tracking: Tracking) -> None:

@@ -828,6 +828,23 @@ def positions_text(tracking_tables: Sequence[str]) -> Composed:
     )
 
 
+def reads_personal_data(projection_class: type[Any]) -> bool:
+    """False for a projection that declares `reads_personal_data = False`: it never
+    looks at the personal fields of its events (`event_decoder`)."""
+    return bool(getattr(projection_class, "reads_personal_data", True))
+
+
+def event_decoder(mapper: Any, *, personal: bool) -> Callable[[Any], Any]:
+    """How events are decoded: personal fields opened, or left sealed for readers that
+    never look at them (their decryption is most of the cost of decoding an event).
+    A wrong declaration would show: its read model would hold ciphertexts, and differ
+    from a replay that opened them (`test_sealed_read_models_need_no_personal_data`)."""
+    sealed = getattr(mapper, "to_domain_event_sealed", None)
+    if personal or sealed is None:
+        return mapper.to_domain_event  # type: ignore[no-any-return]
+    return sealed  # type: ignore[no-any-return]
+
+
 def topics_of(*event_classes: type[Any]) -> tuple[str, ...]:
     """The stored topics of the given event classes, for a projection's `topics`."""
     return tuple(get_topic(cls) for cls in event_classes)

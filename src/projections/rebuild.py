@@ -43,7 +43,7 @@ from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from crm_core.application import LOG_NAME
-from projections.readmodel import KeptSums, ReadModel
+from projections.readmodel import KeptSums, ReadModel, event_decoder, reads_personal_data
 from projections.replay_writer import ReplayWriter
 
 _PAGE = 2_000  # notifications read at once
@@ -121,6 +121,8 @@ class ShadowReplay:
         self.projection = projection_class(view=view)
         self.topics = list(projection_class.topics)
         self.topic_set = frozenset(self.topics) or None  # None: every event
+        #: False for a read model that never reads personal fields (`event_decoder`).
+        self.reads_personal_data = reads_personal_data(projection_class)
         self.schema = f"crm_next_{name}"
         self.on_progress = on_progress
         self.position = 0  # every relevant event up to here is in the copy
@@ -440,14 +442,9 @@ def _apply(
     uncommitted = 0
     # Where each writer's writes of the last two pages end: it may be a page behind.
     written = [deque([0, 0], maxlen=2) for _ in replays]
-    by_topic: dict[str, list[tuple[ShadowReplay, Callable[[Any, Tracking], None]]]] = {}
+    by_topic: dict[str, _TopicRoute] = {}
     for notifications in pages:
-        for notification in notifications:
-            concerned = by_topic.get(notification.topic)
-            if concerned is None:
-                concerned = by_topic[notification.topic] = _concerned(replays, notification.topic)
-            if concerned:
-                _dispatch(concerned, notification, mapper)
+        _apply_page(notifications, replays, by_topic, mapper)
         for replay, writer, marks in zip(replays, writers, written, strict=True):
             writer.wait_for(marks[0])
             replay.view.flush_replay()
@@ -460,6 +457,35 @@ def _apply(
             marks.append(writer.given)
         if time.monotonic() - replays[0]._reported >= _REPORT_EVERY:
             _report_all(replays)
+
+
+def _apply_page(
+    notifications: Sequence[Any],
+    replays: list[ShadowReplay],
+    by_topic: dict[str, _TopicRoute],
+    mapper: Any,
+) -> None:
+    """Decode each event once and hand it to the read models of its topic."""
+    # A read model already past the start of the page (the last events before a
+    # swap, replayed again for the others) skips what it has: checked per event
+    # only then.
+    behind = all(replay.position < notifications[0].id for replay in replays)
+    for notification in notifications:
+        route = by_topic.get(notification.topic)
+        if route is None:
+            route = by_topic[notification.topic] = _TopicRoute(replays, notification.topic, mapper)
+        if not route.handlers:
+            continue  # (an event of no interest is not even decoded)
+        event = route.decode(notification)
+        tracking = Tracking(notification_id=notification.id, application_name=LOG_NAME)
+        if behind:
+            for handler in route.handlers:
+                handler(event, tracking)
+            route.applied += 1
+        else:
+            route.apply_after_positions(notification.id, event, tracking)
+    for route in by_topic.values():
+        route.count_applied()
 
 
 def catch_up_together(replays: list[ShadowReplay]) -> None:
@@ -556,37 +582,37 @@ class _RareCollections:
 _rare_collections = _RareCollections()
 
 
-_NO_TRACKING = Tracking(notification_id=0, application_name=LOG_NAME)
+class _TopicRoute:
+    """The read models an event of one topic concerns, each with its handler, and how
+    to decode it: personal fields opened only if one of them reads them."""
 
+    __slots__ = ("applied", "decode", "handlers", "replays")
 
-def _dispatch(
-    concerned: list[tuple[ShadowReplay, Callable[[Any, Tracking], None]]],
-    notification: Any,
-    mapper: Any,
-) -> None:
-    """Decode one event once and hand it to the handler of each read model of its topic
-    that has not applied it yet."""
-    event: Any = None
-    tracking = _NO_TRACKING
-    for replay, handler in concerned:
-        if notification.id <= replay.position:
-            continue
-        if event is None:
-            event = mapper.to_domain_event(notification)
-            tracking = Tracking(notification_id=notification.id, application_name=LOG_NAME)
-        handler(event, tracking)
-        replay.done += 1
+    def __init__(self, replays: list[ShadowReplay], topic: str, mapper: Any) -> None:
+        self.replays = [r for r in replays if r.topic_set is None or topic in r.topic_set]
+        self.handlers = (
+            [replay.handler(resolve_topic(topic)) for replay in self.replays]
+            if self.replays
+            else []
+        )
+        # Personal fields opened only if one of the read models reads them.
+        opened = any(replay.reads_personal_data for replay in self.replays)
+        self.decode = event_decoder(mapper, personal=opened)
+        #: Events applied since `count_applied` (to every read model of the topic).
+        self.applied = 0
 
+    def apply_after_positions(self, position: int, event: Any, tracking: Tracking) -> None:
+        """Hand the event to the read models that have not applied it yet."""
+        for replay, handler in zip(self.replays, self.handlers, strict=True):
+            if position > replay.position:
+                handler(event, tracking)
+                replay.done += 1
 
-def _concerned(
-    replays: list[ShadowReplay], topic: str
-) -> list[tuple[ShadowReplay, Callable[[Any, Tracking], None]]]:
-    """The read models an event of `topic` concerns, each with its handler."""
-    concerned = [r for r in replays if r.topic_set is None or topic in r.topic_set]
-    if not concerned:
-        return []  # (an event of no interest is not even decoded)
-    event_class = resolve_topic(topic)
-    return [(replay, replay.handler(event_class)) for replay in concerned]
+    def count_applied(self) -> None:
+        if self.applied:
+            for replay in self.replays:
+                replay.done += self.applied
+            self.applied = 0
 
 
 def _index_names(conn: Connection[Any], schema: str, table: str) -> dict[str, str]:

@@ -38,7 +38,7 @@ from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
 from projections.log_head import LogHead
-from projections.readmodel import ReadModel
+from projections.readmodel import ReadModel, event_decoder, reads_personal_data
 
 log = logging.getLogger(__name__)
 V = TypeVar("V", bound=ReadModel)
@@ -159,7 +159,7 @@ class BatchingProjectionRunner(Generic[V]):
         )
         if not page:
             return head, False
-        mapper = self.app.mapper
+        decode = event_decoder(self.app.mapper, personal=reads_personal_data(type(self.projection)))
         with self.view.batch():
             for notification in page:
                 if self._stopping.is_set():
@@ -167,7 +167,7 @@ class BatchingProjectionRunner(Generic[V]):
                     # position; the rest are applied by the next start.
                     break
                 self.projection.process_event(
-                    mapper.to_domain_event(notification), Tracking(self.app_name, notification.id)
+                    decode(notification), Tracking(self.app_name, notification.id)
                 )
                 position = notification.id
         full = len(page) == self._page_size

@@ -170,3 +170,33 @@ def test_a_subject_erased_elsewhere_gets_no_new_key(container: Container, worksp
     with pytest.raises(ErasedSubjectError):
         _client(container, workspace, "b3")
     assert client_id not in container.sales.repository
+
+
+def test_keys_created_by_one_save_are_read_together_and_each_one_found(
+    container: Container, workspace: UUID
+) -> None:
+    """A save creates its keys in one transaction (one `created_at`): a read of one of
+    them reads ahead from the first key of that save, and a key beyond the read-ahead
+    is still found (its own row comes first)."""
+    clients = [
+        Client.register(workspace_id=workspace, nom=f"Client {n}", email=f"c{n}@exemple.fr")
+        for n in range(2_100)  # more than one read-ahead (2,000 keys)
+    ]
+    container.sales.save(*clients)
+    reader = _another_process(container)
+    ordered = sorted(client.id for client in clients)
+
+    assert reader.for_reading(ordered[-1]) is not None  # the last key of the save
+    assert len(reader._cache.entries) >= 2_000  # its save's keys, from the first one on
+    keys = {client.id: reader.for_reading(client.id) for client in reversed(clients)}
+    assert None not in keys.values()
+    # The keys read back are the ones the save encrypted with.
+    with psycopg.connect(container.conninfo) as conn:
+        row = conn.execute(
+            "SELECT state FROM crm_events WHERE originator_id = %s", (ordered[1_500],)
+        ).fetchone()
+    assert row is not None
+    raw = base64.urlsafe_b64decode(msgspec.json.decode(bytes(row[0]))["nom"][len("enc:v1:") :])
+    key = keys[ordered[1_500]]
+    assert key is not None
+    assert key.decrypt(raw[:12], raw[12:], ordered[1_500].bytes + b"nom").startswith(b"Client ")
