@@ -92,7 +92,7 @@ def wait_until(view: ReadModel, last: int, timeout: float = 1800) -> None:
 
 
 def reset(env: dict[str, str], name: str) -> None:
-    from web.container import build_view
+    from web.views import build_view
 
     view = build_view(env, name)
     view.reset(LOG_NAME)

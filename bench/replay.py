@@ -13,11 +13,14 @@ peak memory is its own, measures:
   any replay has to do), with the rebuild's own reader (the next page is fetched
   while one is decoded), in events per second; once before and once after the
   rebuild, averaged (this machine's speed drifts from one minute to the next);
-- the rebuild of every read model into shadow tables in one pass over the log
-  (`replay_together`: what `crm projections rebuild --toutes` does before its swaps),
-  secondary indexes included, in log events per second, with the
-  peak RSS and the peak of Python allocations (tracemalloc, in a separate pass over
-  one read model, since tracing slows everything down).
+- the rebuild of every read model into shadow tables, what `crm projections
+  rebuild --toutes` does before its swaps: groups of read models each replayed by a
+  worker process (`--processes`, default one per core up to four; 1 = all in this
+  process's worker, in one pass over the log), secondary indexes included, from the
+  start of the workers to their end, in log events per second; with the peak RSS
+  (of this process and of its workers: the largest) and the peak of Python
+  allocations (tracemalloc, in a separate pass over one read model in this process,
+  since tracing slows everything down).
 
 Prints one JSON object. Targets: whole rebuild < 120 s, peak memory < 500 MB,
 rebuild rate >= 0.3 x bare read rate.
@@ -53,13 +56,15 @@ from crm_core.sales.domainmodel import Activity, Client, Opportunity  # noqa: E4
 from crm_core.support.domainmodel import Ticket  # noqa: E402
 from projections.rebuild import (  # noqa: E402
     ShadowReplay,
-    build_indexes_together,
     log_pages,
+    plan_groups,
     replay_together,
 )
 from projections.registry import PROJECTIONS  # noqa: E402
 from tests.conftest import settings_for  # noqa: E402
-from web.container import Container, build_view, running_container  # noqa: E402
+from web.container import Container, running_container  # noqa: E402
+from web.replay import events_by_topic, replay_in_processes  # noqa: E402
+from web.views import build_view  # noqa: E402
 
 EVENTS_PER_CLIENT = 17  # see _client_story
 BATCH_EVENTS = 5_000
@@ -186,24 +191,33 @@ def _close(replays: list[ShadowReplay]) -> None:
     gc.collect()
 
 
-def measure(container: Container) -> dict[str, Any]:
+def measure(container: Container, processes: int) -> dict[str, Any]:
     head = container.log.recorder.max_notification_id() or 0
     # The bare read before and after the rebuild, averaged: this machine's speed
     # drifts by a fifth from one minute to the next, and the ratio is of two timings.
     bare_before = _bare_read(container, head)
-    replays = _replays(container, sorted(PROJECTIONS))
+    names = sorted(PROJECTIONS)
+    groups = plan_groups(
+        {name: PROJECTIONS[name][0] for name in names},
+        processes,
+        events_by_topic(container.conninfo),
+    )
+    server_cpu = _postgres_cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started, cpu = time.perf_counter(), time.process_time()
     try:
-        backends = [replay._conn.info.backend_pid for replay in replays]
-        server_cpu = sum(_cpu_seconds(pid) for pid in backends)
-        started, cpu = time.perf_counter(), time.process_time()
-        replay_together(replays, head)
-        build_indexes_together(replays)  # part of a rebuild: done before the swap
+        # What `crm projections rebuild --toutes` does before its swaps: each group in
+        # a worker process, replayed together, then its secondary indexes built.
+        outcomes = replay_in_processes(container, groups, swap=False)
         total_seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu
-        server_cpu = sum(_cpu_seconds(pid) for pid in backends) - server_cpu
-        applied = {replay.name: replay.done for replay in replays}
     finally:
-        _close(replays)
+        _drop_shadow_tables(container, names)
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() - cpu
+    cpu += done.ru_utime + done.ru_stime - children.ru_utime - children.ru_stime
+    server_cpu = _postgres_cpu_seconds() - server_cpu
+    applied = {name: outcome.done for name, outcome in outcomes.items()}
+    gc.collect()
     bare_after = _bare_read(container, head)
     bare = {
         "events": head,
@@ -213,9 +227,16 @@ def measure(container: Container) -> dict[str, Any]:
         "seconds_after_rebuild": bare_after["seconds"],
     }
     bare["events_per_second"] = head / bare["seconds"]
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The largest of this process (the bare reads) and the workers (the rebuild).
+    peak_rss_mb = (
+        max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        / 1024
+    )
     # Python allocations, traced on a replay of the busiest read model (tracing slows
-    # everything down, so it is a separate, shorter pass).
+    # everything down, so it is a separate, shorter pass, in this process).
     replays = _replays(container, ["audit"])
     try:
         tracemalloc.start()
@@ -229,19 +250,18 @@ def measure(container: Container) -> dict[str, Any]:
         "log_events": head,
         "bare_read": {k: round(v, 2) for k, v in bare.items()},
         "rebuild_all_read_models": {
+            "processes": len(groups),
+            "groups": groups,
             "seconds": round(total_seconds, 1),
             "log_events_per_second": round(rebuild_rate),
             # CPU seconds, less sensitive than the wall clock to a shared machine's load:
-            # the rebuild's own process, and the PostgreSQL backends of its writes.
+            # this process and its workers, and the whole PostgreSQL server.
             "cpu_seconds_python": round(cpu, 1),
-            "cpu_seconds_postgres_writes": round(server_cpu, 1),
+            "cpu_seconds_postgres": round(server_cpu, 1),
             "applied_events": sum(applied.values()),
             "applied_per_read_model": applied,
         },
         "ratio_rebuild_to_bare_read": round(rebuild_rate / bare["events_per_second"], 3),
-        # The same ratio in CPU seconds of this process (the bare read's CPU over the
-        # rebuild's): what the ratio would be with a core to itself, PostgreSQL apart.
-        "ratio_cpu_rebuild_to_bare_read": round(bare["cpu_seconds"] / cpu, 3) if cpu else None,
         "peak_rss_mb": round(peak_rss_mb, 1),
         "peak_python_alloc_mb_audit_200k": round(traced_peak / 2**20, 1),
         "targets": {
@@ -252,13 +272,38 @@ def measure(container: Container) -> dict[str, Any]:
     }
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a local process, 0 if it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _drop_shadow_tables(container: Container, names: list[str]) -> None:
+    with psycopg.connect(container.conninfo, autocommit=True) as conn:
+        for name in names:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(
+                    sql.Identifier(f"crm_next_{name}")
+                )
+            )
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU time of the whole local PostgreSQL server: its live processes, and those
+    that ended (counted in their parent's, the postmaster's, children's time)."""
+    processes: dict[int, tuple[int, float, float]] = {}  # pid -> (ppid, own, children's)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if not text[text.index("(") + 1 :].startswith("postgres"):
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        processes[int(stat.parent.name)] = (
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / ticks,
+            (int(fields[13]) + int(fields[14])) / ticks,
+        )
+    return sum(
+        own + (children if ppid not in processes else 0.0)
+        for ppid, own, children in processes.values()
+    )
 
 
 def _container(conninfo: str, data_dir: Path) -> Any:
@@ -274,15 +319,21 @@ def main() -> None:
     parser.add_argument("--database", help="measure this existing database (kept)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # child: the database to measure
     parser.add_argument("--data-dir", default=str(ROOT / ".bench-data"))
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="worker processes of the rebuild (as `crm projections rebuild --toutes`)",
+    )
     args = parser.parse_args()
     data_dir = Path(args.data_dir)
     if args.measure:
         with _container(args.measure, data_dir) as container:
-            print(json.dumps(measure(container)))
+            print(json.dumps(measure(container, args.processes)))
         return
     if args.database:
         with _container(make_conninfo(args.database), data_dir) as container:
-            print(json.dumps(measure(container), indent=2))
+            print(json.dumps(measure(container, args.processes), indent=2))
         return
     load_at_start = [round(load, 2) for load in os.getloadavg()]
     admin = _admin_url()
@@ -296,7 +347,12 @@ def main() -> None:
         with _container(conninfo, data_dir) as container:
             generation = generate(container, args.events)
         child = subprocess.run(
-            [sys.executable, __file__, "--measure", conninfo, "--data-dir", str(data_dir)],
+            [
+                sys.executable,
+                __file__,
+                *("--measure", conninfo, "--data-dir", str(data_dir)),
+                *("--processes", str(args.processes)),
+            ],
             capture_output=True,
             text=True,
             check=True,

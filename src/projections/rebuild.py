@@ -26,7 +26,7 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -92,6 +92,53 @@ def rebuild_progress(conninfo: str, name: str) -> RebuildProgress | None:
             (name,),
         ).fetchone()
     return msgspec.convert(row, RebuildProgress) if row else None
+
+
+def rebuild_progresses(conninfo: str, names: Sequence[str]) -> dict[str, RebuildProgress]:
+    """The last known progress of each of these read models' rebuilds, in one query."""
+    with psycopg.connect(conninfo, row_factory=dict_row) as conn:
+        rows = conn.execute(
+            "SELECT name, state, done, total, started_at, updated_at, message"
+            " FROM crm_rebuilds WHERE name = ANY(%s)",
+            (list(names),),
+        ).fetchall()
+    return {row["name"]: msgspec.convert(row, RebuildProgress) for row in rows}
+
+
+def plan_groups(
+    projections: Mapping[str, type[Projection[Any]]],
+    processes: int,
+    events_by_topic: Mapping[str, int],
+) -> list[list[str]]:
+    """The read models split into at most `processes` groups, each replayed by a
+    process of its own (one Python process decodes and applies on one core).
+
+    A group reads and decodes each of its events once, whatever the number of its
+    read models, so the groups are chosen to share few events' decryption: the read
+    models that never read personal data (decoded without decryption) go together,
+    the others spread over the remaining processes, the busiest (by number of
+    events) first, each to the least loaded group.
+    """
+    names = sorted(projections)
+    if processes <= 1 or len(names) <= 1:
+        return [names]
+    sealed = [name for name in names if not reads_personal_data(projections[name])]
+    opened = [name for name in names if name not in sealed]
+    groups: list[list[str]] = [sealed] if sealed and opened else []
+    spread = opened if groups else names
+    loads = [0] * (processes - len(groups))
+    members: list[list[str]] = [[] for _ in loads]
+    total = sum(events_by_topic.values())
+
+    def weight(name: str) -> int:
+        topics = projections[name].topics
+        return sum(events_by_topic.get(t, 0) for t in topics) if topics else total
+
+    for name in sorted(spread, key=weight, reverse=True):
+        least = loads.index(min(loads))
+        loads[least] += weight(name)
+        members[least].append(name)
+    return groups + [sorted(group) for group in members if group]
 
 
 class Difference(msgspec.Struct, frozen=True):

@@ -26,7 +26,7 @@ from projections.rebuild import RebuildProgress
 from projections.registry import PROJECTIONS
 from web.container import Container, running_container, scheduled_jobs
 from web.mail import poll_imap_once, running_imap_poller, running_mail_receiver
-from web.replay import rebuild_all, rebuild_projection, verify_projection
+from web.replay import ReplayFailedError, rebuild_all, rebuild_projection, verify_projection
 from web.rgpd import export_client, export_html, export_json
 from web.settings import Settings, settings
 
@@ -195,18 +195,32 @@ def _print_progress(progress: RebuildProgress) -> None:
     "--toutes",
     "every",
     is_flag=True,
-    help="Toutes les projections, en une seule lecture du journal.",
+    help="Toutes les projections, en une seule lecture du journal (par processus).",
 )
-def projections_rebuild(name: str | None, every: bool) -> None:
+@click.option(
+    "--processus",
+    "processes",
+    type=click.IntRange(min=1, max=16),
+    default=None,
+    help="Avec --toutes : processus de rejeu en parallèle"
+    " (défaut : un par cœur, quatre au plus, à partir de 100 000 événements).",
+)
+def projections_rebuild(name: str | None, every: bool, processes: int | None) -> None:
     if (name is None) == (not every):
         msg = "Indiquez une projection, ou --toutes (pas les deux)."
+        raise click.UsageError(msg)
+    if processes is not None and not every:
+        msg = "--processus ne s’emploie qu’avec --toutes."
         raise click.UsageError(msg)
     started = time.monotonic()
     with _container() as container, acting_as("system"):
         if name is not None:
             positions = {name: rebuild_projection(container, name, on_progress=_print_progress)}
         else:
-            positions = rebuild_all(container, on_progress=_print_progress)
+            try:
+                positions = rebuild_all(container, on_progress=_print_progress, processes=processes)
+            except ReplayFailedError as error:
+                raise click.ClickException(str(error)) from error
     for rebuilt, position in positions.items():
         click.echo(f"{rebuilt} reconstruite jusqu’à la position {position}.")
     click.echo(f"Terminé en {time.monotonic() - started:.1f} s, sans interruption.")

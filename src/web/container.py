@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import psycopg
-from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.utils import Environment
 
 from adapters.crypto import FernetCipher
 from adapters.passwords import Argon2PasswordHasher
@@ -51,6 +49,7 @@ from web.database import embedded_postgres, eventsourcing_env, normalise
 from web.jobs import Jobs, build_broker, periodic, running_worker
 from web.mail import declare_mail_actors, outbox_dispatch
 from web.settings import Settings
+from web.views import build_view
 from web.webhook_secrets import StoredWebhookSecrets
 
 log = logging.getLogger(__name__)
@@ -144,21 +143,6 @@ class Container:
                 ).fetchone()
                 report[name] = {"position": position, "lag": int(row[0]) if row else 0}
         return report
-
-
-def build_view(env: dict[str, str], name: str) -> ReadModel:
-    """A read model to query, its runner elsewhere (`crm projections run`).
-
-    Its connections are not pinged before each use (a round trip per query, a
-    quarter of a list page's database time): a query on a connection that the
-    server closed is retried on a fresh one (`ReadModel.fetch_all`), and this view
-    never writes.
-    """
-    view_class = PROJECTIONS[name][1]
-    factory = InfrastructureFactory[Any].construct(
-        env=Environment(name, {**env, "POSTGRES_PRE_PING": "n"})
-    )
-    return cast(ReadModel, factory.tracking_recorder(view_class))
 
 
 def runner_env(env: dict[str, str]) -> dict[str, str]:

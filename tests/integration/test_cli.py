@@ -146,9 +146,18 @@ def test_projections_rebuild_every_read_model_or_says_what_is_missing(
         assert f"{name} reconstruite jusqu’à la position" in result.output
     with psycopg.connect(fresh_database) as conn:
         assert conn.execute("SELECT email FROM rm_users").fetchall() == [("lea@atelier.fr",)]
+    in_processes = run(crm, "projections", "rebuild", "--toutes", "--processus", "2")
+    assert in_processes.exit_code == 0, in_processes.output
+    for name in PROJECTIONS:
+        assert f"{name} reconstruite jusqu’à la position" in in_processes.output
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("SELECT email FROM rm_users").fetchall() == [("lea@atelier.fr",)]
     neither = run(crm, "projections", "rebuild")
     assert neither.exit_code == 2
     assert "Indiquez une projection, ou --toutes" in neither.output
+    one_in_processes = run(crm, "projections", "rebuild", "clients", "--processus", "2")
+    assert one_in_processes.exit_code == 2
+    assert "--processus ne s’emploie qu’avec --toutes" in one_in_processes.output
 
 
 def test_projections_rebuild_replays_a_read_model_from_the_first_event(

@@ -15,8 +15,16 @@ from projections.readmodel import reads_personal_data
 from projections.rebuild import Difference, RebuildProgress, ShadowReplay
 from projections.registry import PROJECTIONS
 from tests.integration.conftest import fresh_container
-from web.container import Container, build_view
-from web.replay import progress, rebuild_all, rebuild_projection, verify_projection
+from web.container import Container
+from web.replay import (
+    ReplayFailedError,
+    progress,
+    rebuild_all,
+    rebuild_projection,
+    replay_in_processes,
+    verify_projection,
+)
+from web.views import build_view
 
 
 @pytest.fixture
@@ -137,6 +145,40 @@ def test_rebuilding_every_read_model_at_once_gives_identical_read_models(
     receipt = container.sales.register_client(workspace, nom="Arrivé après la bascule")
     container.wait(receipt.position, "clients", "audit")
     assert container.clients.get(workspace, receipt.id) is not None
+
+
+def test_groups_of_read_models_rebuilt_by_worker_processes_are_identical(
+    busy: tuple[Container, UUID],
+) -> None:
+    container, workspace = busy
+    before = {name: _tables(container, name) for name in PROJECTIONS}
+    seen: list[RebuildProgress] = []
+
+    positions = rebuild_all(container, on_progress=seen.append, processes=2)
+
+    _settle(container)
+    assert {name: _tables(container, name) for name in PROJECTIONS} == before
+    assert set(positions) == set(PROJECTIONS)
+    # The workers' progress, read from crm_rebuilds, reached this process.
+    assert {report.name for report in seen if report.state == "terminee"} == set(PROJECTIONS)
+    receipt = container.sales.register_client(workspace, nom="Arrivé après la bascule")
+    container.wait(receipt.position, "clients", "audit")
+    assert container.clients.get(workspace, receipt.id) is not None
+
+
+def test_a_failed_worker_is_reported_and_the_other_groups_are_rebuilt(
+    busy: tuple[Container, UUID],
+) -> None:
+    container, _ = busy
+    before = _tables(container, "tickets")
+
+    with pytest.raises(ReplayFailedError, match="inconnue : KeyError"):
+        replay_in_processes(container, [["tickets"], ["inconnue"]], swap=True)
+
+    _settle(container)
+    assert _tables(container, "tickets") == before
+    last = progress(container, "tickets")
+    assert last is not None and last.state == "terminee"
 
 
 def test_the_live_runner_keeps_applying_events_after_the_swap(

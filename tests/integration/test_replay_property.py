@@ -20,7 +20,8 @@ from projections.registry import PROJECTIONS
 from tests.conftest import settings_for
 from tests.support.readmodels import dump_tables, replay
 from tests.support.services import create_database, drop_database
-from web.container import Container, build_view, running_container
+from web.container import Container, running_container
+from web.views import build_view
 
 # Any text a form could send, control characters and SQL/LIKE specials included.
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
